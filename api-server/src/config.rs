@@ -1,0 +1,106 @@
+//! Command-line and environment settings shared by `serve` and the admin commands. Every flag
+//! can also be set through the `AIRLOCK_*` variable named in its help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::{KeySource, TokenPolicy};
+
+/// Where the data lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Data directory: the SQLite database, the generated JWT secret, task logs.
+    #[arg(long, env = "AIRLOCK_HOME", default_value = ".airlock")]
+    pub home: PathBuf,
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: SQLite in the data
+    /// directory.
+    #[arg(long, env = "AIRLOCK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Largest number of database connections.
+    #[arg(long, env = "AIRLOCK_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+impl DatabaseArgs {
+    /// The database URL to use.
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.home.join("airlock.db").display()))
+    }
+}
+
+/// How tokens are signed and checked.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthArgs {
+    /// HMAC secret (HS512). Default: a secret generated once into `<home>/jwt-secret`.
+    #[arg(long, env = "AIRLOCK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM private key (RSA → RS256, Ed25519 → EdDSA); its public half is served at
+    /// `/.well-known/jwks.json`. Takes precedence over the secret.
+    #[arg(long, env = "AIRLOCK_JWT_PRIVATE_KEY")]
+    pub jwt_private_key: Option<PathBuf>,
+    /// Accepted audiences, comma-separated; the first is written into new tokens.
+    #[arg(
+        long,
+        env = "AIRLOCK_JWT_AUDIENCE",
+        value_delimiter = ',',
+        default_value = "urn:airflow.apache.org:task"
+    )]
+    pub jwt_audience: Vec<String>,
+    /// Issuer written into tokens and then required.
+    #[arg(long, env = "AIRLOCK_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Lifetime of execution tokens, in seconds.
+    #[arg(long, env = "AIRLOCK_JWT_EXPIRATION", default_value_t = 600)]
+    pub jwt_expiration: u64,
+    /// Lifetime of workload tokens (what executors pass to supervisors), in seconds.
+    #[arg(
+        long,
+        env = "AIRLOCK_WORKLOAD_TOKEN_EXPIRATION",
+        default_value_t = 3600
+    )]
+    pub workload_token_expiration: u64,
+}
+
+impl AuthArgs {
+    /// Where the signing keys come from.
+    pub fn key_source(&self, home: &std::path::Path) -> KeySource {
+        if let Some(path) = &self.jwt_private_key {
+            KeySource::PrivateKey(path.clone())
+        } else if let Some(secret) = &self.jwt_secret {
+            KeySource::Secret(secret.clone())
+        } else {
+            KeySource::SecretFile(home.join("jwt-secret"))
+        }
+    }
+
+    /// Lifetimes, audience and issuer.
+    pub fn policy(&self) -> TokenPolicy {
+        TokenPolicy {
+            audiences: self.jwt_audience.clone(),
+            issuer: self.jwt_issuer.clone(),
+            execution_ttl: Duration::from_secs(self.jwt_expiration),
+            workload_ttl: Duration::from_secs(self.workload_token_expiration),
+            ..TokenPolicy::default()
+        }
+    }
+}
+
+/// `api-server serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Token settings.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Address to listen on.
+    #[arg(long, env = "AIRLOCK_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, env = "AIRLOCK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}

@@ -1,0 +1,225 @@
+//! Persistence: one connection pool over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Queries are written once, with `$n` placeholders, and run on either backend through sqlx's
+//! `Any` driver. Timestamps are stored as UTC microseconds (`BIGINT`), JSON as `TEXT`. Where the
+//! dialects differ (row locks) the difference is one helper here.
+//!
+//! Writes that read before they write go through [`Db::begin_write`]: on PostgreSQL a plain
+//! transaction whose reads lock rows with [`Db::for_update`]; on SQLite an `IMMEDIATE`
+//! transaction taken behind an in-process gate, so writers queue without SQLite's busy-sleep.
+
+mod assets;
+mod connections;
+mod dag_runs;
+mod dags;
+mod rows;
+mod sql;
+mod task_instance_queries;
+mod task_instances;
+mod triggers;
+mod variables;
+mod xcoms;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use assets::*;
+pub use connections::*;
+pub use dag_runs::*;
+pub use dags::*;
+pub use rows::*;
+pub use sql::Sql;
+pub use task_instance_queries::*;
+pub use task_instances::*;
+pub use triggers::*;
+pub use variables::*;
+pub use xcoms::*;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, embedded (the default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Errors of the persistence layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// Connecting or querying failed.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (corrupt row).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Result alias for the persistence layer.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// A pool of database connections plus what is needed to speak its dialect.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    /// Serialises SQLite writers in this process (see the module docs).
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction from [`Db::begin_write`]; commit it or drop it to roll back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// The connection to run statements on.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// Commits the transaction.
+    pub async fn commit(self) -> DbResult<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite file if needed.
+    pub async fn connect(url: &str, max_connections: u32) -> DbResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_owned()));
+        };
+        let mut url = url.to_owned();
+        if backend == Backend::Sqlite && !url.contains("mode=") {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self {
+            pool,
+            backend,
+            write_gate,
+        })
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> DbResult<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL; empty on SQLite, whose write transaction already excludes
+    /// every other writer.
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Starts a transaction that may read, then write, without losing a race.
+    pub async fn begin_write(&self) -> DbResult<WriteTx> {
+        match &self.write_gate {
+            Some(gate) => {
+                let guard = gate.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _gate: Some(guard),
+                })
+            }
+            None => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _gate: None,
+            }),
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Converts a datetime to the stored representation.
+pub fn to_micros(dt: DateTime<Utc>) -> i64 {
+    dt.timestamp_micros()
+}
+
+/// Converts a stored timestamp back; out-of-range values (never written by Airlock) read as the
+/// epoch rather than failing the request.
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// The current time, truncated to what the database stores.
+pub fn now() -> DateTime<Utc> {
+    from_micros(to_micros(Utc::now()))
+}

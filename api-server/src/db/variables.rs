@@ -1,0 +1,80 @@
+//! Variables: global key/value settings tasks read at run time.
+
+use airlock_protocol::api::VariableKeysResponse;
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbResult, to_micros};
+
+/// Reads a Variable; `None` if it does not exist.
+pub async fn get_variable(db: &Db, key: &str) -> DbResult<Option<Option<String>>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT val FROM variable WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|(v,)| v))
+}
+
+/// Creates or replaces a Variable.
+pub async fn put_variable(
+    db: &Db,
+    key: &str,
+    val: Option<&str>,
+    description: Option<&str>,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO variable (key, val, description, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key) DO UPDATE SET val = excluded.val, description = excluded.description, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(key)
+    .bind(val)
+    .bind(description)
+    .bind(to_micros(now))
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Deletes a Variable; returns whether it existed.
+pub async fn delete_variable(db: &Db, key: &str) -> DbResult<bool> {
+    let n = sqlx::query("DELETE FROM variable WHERE key = $1")
+        .bind(key)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}
+
+/// A page of Variable keys, sorted, optionally those starting with `prefix`.
+pub async fn variable_keys(
+    db: &Db,
+    prefix: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> DbResult<VariableKeysResponse> {
+    // substr() compares characters the same way on both backends; LIKE does not (SQLite's ignores
+    // ASCII case) and would need escaping.
+    let prefix = prefix.unwrap_or("");
+    let chars = prefix.chars().count() as i64;
+    let total_entries: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM variable WHERE substr(key, 1, CAST($1 AS INTEGER)) = $2",
+    )
+    .bind(chars)
+    .bind(prefix)
+    .fetch_one(db.pool())
+    .await?;
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM variable WHERE substr(key, 1, CAST($1 AS INTEGER)) = $2 ORDER BY key LIMIT $3 OFFSET $4",
+    )
+    .bind(chars)
+    .bind(prefix)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(VariableKeysResponse {
+        keys,
+        total_entries,
+    })
+}

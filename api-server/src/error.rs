@@ -1,0 +1,180 @@
+//! The one place where failures become HTTP answers.
+//!
+//! Every error body is `{"detail": ...}` with `content-type: application/json` (Airflow's client
+//! only parses errors with exactly that content type): application errors carry
+//! `{"reason", "message", ...}`, validation errors FastAPI's list of `{loc, msg, type}`.
+
+use airlock_protocol::api::ValidationError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::store_error::StoreError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request is malformed (body, query or path).
+    #[error("invalid request")]
+    Validation(Vec<ValidationError>),
+    /// No bearer token.
+    #[error("Missing auth token")]
+    MissingToken,
+    /// A bearer token that did not validate.
+    #[error("Invalid auth token: {0}")]
+    InvalidToken(String),
+    /// A valid token that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// An `airflow-api-version` the server does not implement.
+    #[error("unsupported API version {0:?}")]
+    UnsupportedVersion(String),
+    /// A body larger than the configured limit.
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// A request the route refuses before looking anything up.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable reason code.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::Store(StoreError::Db(e))
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::from(e))
+    }
+}
+
+impl ApiError {
+    /// A single validation failure at `loc`.
+    pub fn invalid(loc: Vec<Value>, kind: &str, msg: impl Into<String>) -> Self {
+        Self::Validation(vec![ValidationError {
+            loc,
+            msg: msg.into(),
+            kind: kind.into(),
+        }])
+    }
+}
+
+fn detail(reason: &str, message: &str) -> Value {
+    json!({ "reason": reason, "message": message })
+}
+
+fn is_busy(e: &crate::db::DbError) -> bool {
+    match e {
+        crate::db::DbError::Sqlx(sqlx::Error::PoolTimedOut) => true,
+        crate::db::DbError::Sqlx(sqlx::Error::Database(d)) => {
+            let m = d.message();
+            m.contains("database is locked") || m.contains("could not serialize")
+        }
+        _ => false,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::Store(e) => match e {
+                StoreError::NotFound { message } => {
+                    (StatusCode::NOT_FOUND, detail("not_found", message))
+                }
+                StoreError::Archived { message } => {
+                    (StatusCode::GONE, detail("not_found", message))
+                }
+                StoreError::Conflict {
+                    reason,
+                    message,
+                    extra,
+                } => {
+                    let mut d = detail(reason, message);
+                    if let Some(obj) = d.as_object_mut() {
+                        obj.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                    (StatusCode::CONFLICT, d)
+                }
+                StoreError::Rejected { reason, message } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, detail(reason, message))
+                }
+                StoreError::InvalidArgument { reason, message } => {
+                    (StatusCode::BAD_REQUEST, detail(reason, message))
+                }
+                StoreError::Db(db) if is_busy(db) => {
+                    tracing::warn!(error = %db, "database busy");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        detail("database_busy", "The database is busy; retry the request"),
+                    )
+                }
+                StoreError::Db(db) => {
+                    tracing::error!(error = %db, "database error");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        detail("database_error", "Database error"),
+                    )
+                }
+            },
+            ApiError::Validation(errors) => {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({ "detail": errors })),
+                )
+                    .into_response();
+            }
+            ApiError::MissingToken => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({ "detail": "Missing auth token" })),
+                )
+                    .into_response();
+            }
+            ApiError::InvalidToken(why) => {
+                return (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({ "detail": format!("Invalid auth token: {why}") })),
+                )
+                    .into_response();
+            }
+            ApiError::Forbidden(why) => {
+                return (StatusCode::FORBIDDEN, Json(json!({ "detail": why }))).into_response();
+            }
+            ApiError::UnsupportedVersion(got) => (
+                StatusCode::BAD_REQUEST,
+                detail(
+                    "unsupported_api_version",
+                    &format!(
+                        "Airlock implements Execution API version {} only (the \
+                         airflow-api-version header may also be omitted); got {got:?}",
+                        airlock_protocol::API_VERSION
+                    ),
+                ),
+            ),
+            ApiError::PayloadTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                detail(
+                    "payload_too_large",
+                    &format!("request body exceeds the limit of {limit} bytes"),
+                ),
+            ),
+            ApiError::BadRequest { reason, message } => {
+                (StatusCode::BAD_REQUEST, detail(reason, message))
+            }
+        };
+        (status, Json(json!({ "detail": body }))).into_response()
+    }
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,25 @@
+//! The Airlock Task Execution API server.
+//!
+//! An axum application under `/execution`, wire-compatible with Apache Airflow 3.3's Execution
+//! API (version `2026-06-30`), persisting to SQLite (embedded default) or PostgreSQL.
+//!
+//! * [`routes`]: handlers and the OpenAPI document ([`openapi`]).
+//! * [`auth`]: JWTs: signing, validation, refresh, per-route scopes.
+//! * [`db`]: queries and transactional state changes.
+//! * [`server`]: building and serving with graceful shutdown.
+//! * [`admin`]: operator commands (seed runs, mint tokens, set Variables and Connections).
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod store_error;
+pub mod version;
+
+pub use routes::openapi;
+pub use server::Server;

@@ -1,0 +1,210 @@
+//! The HTTP surface: the router under `/execution` and the OpenAPI document that describes it.
+//!
+//! Adding an endpoint: write the handler with its `#[utoipa::path]` in the module for its
+//! resource, register it in [`router`] and list it in [`ApiDoc`]; then run
+//! `cargo run -p airlock-api-server -- openapi > openapi/execution-api.json`.
+
+mod assets;
+mod connections;
+mod dag_runs;
+mod health;
+mod meta;
+mod task_instance_queries;
+mod task_instances;
+mod variables;
+mod xcoms;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, patch, post, put};
+use utoipa::OpenApi;
+
+use crate::auth;
+use crate::extract::BodyLimit;
+use crate::state::AppState;
+use crate::version;
+
+/// The whole application: `/execution/...` plus `/.well-known/jwks.json`.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    use task_instance_queries as tiq;
+    use task_instances as ti;
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/health/ping", get(health::ping))
+        .route("/task-instances/count", get(tiq::get_task_instance_count))
+        .route("/task-instances/states", get(tiq::get_task_instance_states))
+        .route(
+            "/task-instances/breadcrumbs",
+            get(tiq::get_task_instance_breadcrumbs),
+        )
+        .route(
+            "/task-instances/previous/{dag_id}/{task_id}",
+            get(tiq::get_previous_task_instance),
+        )
+        .route("/task-instances/{task_instance_id}/run", patch(ti::ti_run))
+        .route(
+            "/task-instances/{task_instance_id}/state",
+            patch(ti::ti_update_state),
+        )
+        .route(
+            "/task-instances/{task_instance_id}/skip-downstream",
+            patch(ti::ti_skip_downstream),
+        )
+        .route(
+            "/task-instances/{task_instance_id}/heartbeat",
+            put(ti::ti_heartbeat),
+        )
+        .route(
+            "/task-instances/{task_instance_id}/rtif",
+            put(ti::ti_put_rtif),
+        )
+        .route(
+            "/task-instances/{task_instance_id}/rendered-map-index",
+            patch(ti::ti_patch_rendered_map_index),
+        )
+        .route(
+            "/task-instances/{task_instance_id}/previous-successful-dagrun",
+            get(ti::get_previous_successful_dagrun),
+        )
+        .route(
+            "/task-instances/{task_instance_id}/validate-inlets-and-outlets",
+            get(ti::validate_inlets_and_outlets),
+        )
+        .route(
+            "/task-reschedules/{task_instance_id}/start_date",
+            get(tiq::get_reschedule_start_date),
+        )
+        .route(
+            "/xcoms/{dag_id}/{run_id}/{task_id}/{*key}",
+            get(xcoms::get_any)
+                .head(xcoms::head_xcom)
+                .post(xcoms::set_xcom)
+                .delete(xcoms::delete_xcom),
+        )
+        .route("/variables/keys", get(variables::get_variable_keys))
+        .route(
+            "/variables/{*variable_key}",
+            get(variables::get_variable)
+                .put(variables::put_variable)
+                .delete(variables::delete_variable),
+        )
+        .route(
+            "/connections/{connection_id}",
+            get(connections::get_connection),
+        )
+        .route("/dag-runs/count", get(dag_runs::get_dr_count))
+        .route("/dag-runs/previous", get(dag_runs::get_previous_dagrun))
+        .route(
+            "/dag-runs/{dag_id}/{run_id}",
+            get(dag_runs::get_dag_run).post(dag_runs::trigger_dag_run),
+        )
+        .route(
+            "/dag-runs/{dag_id}/{run_id}/clear",
+            post(dag_runs::clear_dag_run),
+        )
+        .route(
+            "/dag-runs/{dag_id}/{run_id}/state",
+            get(dag_runs::get_dagrun_state),
+        )
+        .route("/dags/{dag_id}", get(dag_runs::get_dag))
+        .route("/assets/by-name", get(assets::get_asset_by_name))
+        .route("/assets/by-uri", get(assets::get_asset_by_uri))
+        .route("/assets/by-alias", get(assets::get_assets_by_alias))
+        .route(
+            "/asset-events/by-asset",
+            get(assets::get_asset_event_by_asset_name_uri),
+        )
+        .route(
+            "/asset-events/by-asset-alias",
+            get(assets::get_asset_event_by_asset_alias),
+        )
+        .route("/openapi.json", get(meta::openapi_json))
+        .route("/docs", get(meta::docs))
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(from_fn_with_state(state.tokens.clone(), auth::authenticate))
+        .layer(from_fn(version::check_api_version));
+    Router::new()
+        .nest("/execution", api)
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .fallback(meta::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::Extension(BodyLimit(body_limit)))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The OpenAPI document of the routes above.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Airlock Task Execution API",
+        version = "2026-06-30",
+        description = "The Task Execution API of Airlock, wire-compatible with Apache Airflow 3.3's \
+            Execution API version 2026-06-30. Paths are relative to /execution.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    servers((url = "/execution")),
+    paths(
+        health::health,
+        health::ping,
+        task_instances::ti_run,
+        task_instances::ti_update_state,
+        task_instances::ti_skip_downstream,
+        task_instances::ti_heartbeat,
+        task_instances::ti_put_rtif,
+        task_instances::ti_patch_rendered_map_index,
+        task_instances::get_previous_successful_dagrun,
+        task_instances::validate_inlets_and_outlets,
+        task_instance_queries::get_task_instance_count,
+        task_instance_queries::get_task_instance_states,
+        task_instance_queries::get_previous_task_instance,
+        task_instance_queries::get_task_instance_breadcrumbs,
+        task_instance_queries::get_reschedule_start_date,
+        xcoms::get_xcom,
+        xcoms::get_mapped_xcom_by_index,
+        xcoms::get_mapped_xcom_by_slice,
+        xcoms::head_xcom,
+        xcoms::set_xcom,
+        xcoms::delete_xcom,
+        variables::get_variable_keys,
+        variables::get_variable,
+        variables::put_variable,
+        variables::delete_variable,
+        connections::get_connection,
+        dag_runs::get_dag_run,
+        dag_runs::trigger_dag_run,
+        dag_runs::clear_dag_run,
+        dag_runs::get_dagrun_state,
+        dag_runs::get_dr_count,
+        dag_runs::get_previous_dagrun,
+        dag_runs::get_dag,
+        assets::get_asset_by_name,
+        assets::get_asset_by_uri,
+        assets::get_assets_by_alias,
+        assets::get_asset_event_by_asset_name_uri,
+        assets::get_asset_event_by_asset_alias,
+    ),
+    tags(
+        (name = "Health", description = "Liveness and readiness"),
+        (name = "Task Instances", description = "The lifecycle of task-instance tries, and questions about them"),
+        (name = "Task Reschedules", description = "Reschedules of sensor tasks"),
+        (name = "XComs", description = "Values tasks pass to each other"),
+        (name = "Variables", description = "Global key/value settings"),
+        (name = "Connections", description = "Credentials of external systems"),
+        (name = "Dag Runs", description = "Runs of DAGs"),
+        (name = "Dags", description = "DAGs"),
+        (name = "Assets", description = "Data assets"),
+        (name = "Asset Events", description = "Events of data assets"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document, with the security scheme and the error answers every route shares.
+/// Needs no database.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    meta::add_shared_parts(&mut doc);
+    doc
+}

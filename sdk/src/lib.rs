@@ -1,0 +1,1 @@
+//! Airlock sdk (filled in by a later issue).

@@ -1,0 +1,1 @@
+//! Airlock supervisor (filled in by a later issue).

@@ -1,0 +1,1 @@
+//! Airlock task-runner (filled in by a later issue).

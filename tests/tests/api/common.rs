@@ -1,0 +1,116 @@
+//! Helpers shared by the API suites.
+
+pub use airlock_e2e::{Backend, TestApi};
+pub use reqwest::{Method, StatusCode};
+pub use serde_json::{Value, json};
+pub use uuid::Uuid;
+
+/// Defines `mod $name { sqlite(), postgres() }` running `$body` with `$api` bound to a server on
+/// each backend. PostgreSQL skips (with a message) when not configured.
+macro_rules! both_backends {
+    ($name:ident, |$api:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $api = $crate::common::TestApi::start($crate::common::Backend::Sqlite)
+                    .await
+                    .expect("sqlite is always available");
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($api) =
+                    $crate::common::TestApi::start($crate::common::Backend::Postgres).await
+                else {
+                    return;
+                };
+                $body
+            }
+        }
+    };
+}
+
+/// Seeds run `r1` of DAG `demo` with the given tasks (`(task_id, retries)`), returning their ids.
+pub async fn seed(api: &TestApi, tasks: &[(&str, i64)]) -> Vec<Uuid> {
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .map(|(t, r)| json!({"task_id": t, "retries": r}))
+        .collect();
+    api.seed(json!({"dag_id": "demo", "run_id": "r1", "tasks": tasks}))
+        .await
+        .task_instances
+        .into_iter()
+        .map(|t| t.id)
+        .collect()
+}
+
+/// The body of `PATCH /run` for `pid` on host `h`.
+pub fn run_body(pid: i64) -> Value {
+    json!({"state": "running", "hostname": "h", "unixname": "u", "pid": pid,
+           "start_date": "2026-11-23T10:00:00Z"})
+}
+
+/// Starts `ti` with pid `pid` and returns the context.
+pub async fn start(api: &TestApi, ti: Uuid, pid: i64) -> Value {
+    let r = api
+        .req(
+            Method::PATCH,
+            &format!("/task-instances/{ti}/run"),
+            Some(ti),
+        )
+        .json(&run_body(pid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    r.json().await.unwrap()
+}
+
+/// Sends `PATCH /state` with `body` and returns the status and the body text.
+pub async fn set_state(api: &TestApi, ti: Uuid, body: Value) -> (StatusCode, String) {
+    let r = api
+        .req(
+            Method::PATCH,
+            &format!("/task-instances/{ti}/state"),
+            Some(ti),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// Asserts an error answer: its status, that it is JSON with `detail`, and its `reason`.
+pub async fn expect_error(
+    resp: reqwest::Response,
+    status: StatusCode,
+    reason: Option<&str>,
+) -> Value {
+    assert_eq!(resp.status(), status);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("application/json")
+    );
+    let body: Value = resp.json().await.unwrap();
+    if let Some(reason) = reason {
+        assert_eq!(body["detail"]["reason"], reason, "{body}");
+    }
+    body
+}
+
+/// The stored state of a task instance.
+pub async fn state_of(api: &TestApi, ti: Uuid) -> Option<String> {
+    airlock_api_server::db::get_task_instance(api.state.db.pool(), ti)
+        .await
+        .unwrap()
+        .expect("task instance exists")
+        .state
+        .map(|s| s.as_str().to_owned())
+}

@@ -1,0 +1,17 @@
+//! Execution API suites: every route and its error paths, on SQLite and on PostgreSQL, over
+//! real HTTP against an in-process server.
+
+#[macro_use]
+mod common;
+
+mod assets;
+mod auth;
+mod bad_input;
+mod concurrency;
+mod dag_runs;
+mod openapi;
+mod task_instance_queries;
+mod task_instance_state;
+mod task_instances;
+mod variables_connections;
+mod xcoms;

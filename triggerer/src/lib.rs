@@ -1,0 +1,1 @@
+//! Airlock triggerer (filled in by a later issue).
