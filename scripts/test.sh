@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit, integration and end-to-end suites (cargo nextest), doc tests, and
+# the Python interop suite that drives Airlock with Apache Airflow's own client and codec.
+#
+# PostgreSQL suites run when AIRLOCK_TEST_PG_URL is set (a server where the user may create
+# databases); they skip with a message otherwise, and fail if AIRLOCK_TEST_REQUIRE_PG=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/python-env.sh
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+    cargo install --locked cargo-nextest
+fi
+
+# One build of every binary and test binary; the suites spawn the binaries from target/debug.
+cargo build --workspace --bins --tests
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc --quiet
+.venv/bin/python -m pytest -q tests/python
