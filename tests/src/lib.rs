@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod db;
+pub mod process;
 
 pub use api::TestApi;
 pub use db::{Backend, TestDatabase};

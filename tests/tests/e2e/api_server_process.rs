@@ -1,0 +1,93 @@
+//! The `api-server` binary: operator commands, and a graceful stop that finishes in-flight work.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use airlock_e2e::process::{ApiServerProcess, wait_for};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ApiServerProcess::start(&dir.path().join("home"), None);
+    let created: Value = serde_json::from_str(&server.admin(
+        &["create-run", "-"],
+        Some(r#"{"dag_id": "d", "run_id": "r", "tasks": [{"task_id": "t"}]}"#),
+    ))
+    .unwrap();
+    let ti = created["task_instances"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = server.admin(&["mint-token", "--ti", &ti, "--scope", "execution"], None);
+
+    // Start a request and send only half of its body.
+    let body = br#"{"val": "written during shutdown", "description": null}"#;
+    let (first, rest) = body.split_at(10);
+    let mut conn = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(
+        conn,
+        "PUT /execution/variables/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(first).unwrap();
+    conn.flush().unwrap();
+
+    server.signal(Signal::SIGTERM);
+    // Shutdown has begun once the listener refuses new connections.
+    wait_for(Duration::from_secs(10), "the listener to close", || {
+        TcpStream::connect(("127.0.0.1", server.port))
+            .is_err()
+            .then_some(())
+    });
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "still serving the open request"
+    );
+
+    conn.write_all(rest).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut response = String::new();
+    let mut buf = [0u8; 4096];
+    while !response.contains("successfully set") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed early: {response}");
+        response.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    drop(conn);
+
+    let status = server.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("stopped"), "{log}");
+
+    // The write survived: a new server on the same data sees it.
+    let server2 = ApiServerProcess::start(&dir.path().join("home"), None);
+    let value = get_json(&format!("{}/variables/k", server2.base), &token);
+    assert_eq!(value["value"], "written during shutdown");
+}
+
+/// A blocking GET of a JSON document.
+fn get_json(url: &str, token: &str) -> Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}

@@ -1,0 +1,3 @@
+//! End-to-end suites over real processes.
+
+mod api_server_process;
