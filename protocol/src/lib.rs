@@ -3,11 +3,14 @@
 //! * [`state`]: task-instance and DAG-run states and the transitions between them.
 //! * [`api`]: request and response bodies of the Task Execution API (Airflow 3.3, version
 //!   [`API_VERSION`]). With the `schema` feature they also derive `utoipa::ToSchema`.
+//! * [`comms`]: the supervisor ⇄ task-runner frames and messages.
 //! * [`time`]: how datetimes and durations travel (RFC 3339 in JSON, msgpack timestamps in frames).
 //!
 //! This crate depends on no other workspace crate, so every component can share it.
 
 pub mod api;
+pub mod comms;
+pub mod ids;
 pub mod state;
 pub mod time;
 

@@ -225,6 +225,44 @@ pub mod ts_opt {
     }
 }
 
+/// `#[serde(with = "airlock_protocol::time::ts_vec_opt")]` for `Option<Vec<DateTime<Utc>>>`.
+pub mod ts_vec_opt {
+    use super::*;
+
+    struct Item(DateTime<Utc>);
+
+    impl Serialize for Item {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            serialize_datetime(&self.0, s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Item {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(DateTimeVisitor).map(Item)
+        }
+    }
+
+    /// Serializes each datetime per the module docs.
+    pub fn serialize<S: Serializer>(
+        v: &Option<Vec<DateTime<Utc>>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(items) => s.collect_seq(items.iter().map(|d| Item(*d))),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes each datetime per the module docs.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<DateTime<Utc>>>, D::Error> {
+        let items = Option::<Vec<Item>>::deserialize(d)?;
+        Ok(items.map(|v| v.into_iter().map(|i| i.0).collect()))
+    }
+}
+
 /// A length of time that travels as an ISO-8601 duration string (`PT60S`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct IsoDuration(pub TimeDelta);

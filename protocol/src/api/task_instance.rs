@@ -52,7 +52,10 @@ pub struct TIEnterRunningPayload {
 }
 
 /// What a task needs to run: the answer to `PATCH /run`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// In JSON (the API) the resume-only fields are left out unless set, as Airflow's server does;
+/// in msgpack (inside `StartupDetails`) every key is written, as Airflow's supervisor does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct TIRunContext {
     /// The DAG run.
@@ -69,10 +72,10 @@ pub struct TIRunContext {
     #[serde(default)]
     pub connections: Vec<ConnectionResponse>,
     /// The method to resume in, after a deferral.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub next_method: Option<String>,
     /// Arguments for `next_method` (the trigger event under `event`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub next_kwargs: Option<serde_json::Value>,
     /// XCom keys to delete before the task runs.
     #[serde(default)]
@@ -81,12 +84,39 @@ pub struct TIRunContext {
     #[serde(default)]
     pub should_retry: bool,
     /// The original start of a resumed try.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::time::ts_opt"
-    )]
+    #[serde(default, with = "crate::time::ts_opt")]
     pub start_date: Option<DateTime<Utc>>,
+}
+
+impl Serialize for TIRunContext {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Ts<'a>(&'a Option<DateTime<Utc>>);
+        impl Serialize for Ts<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                crate::time::ts_opt::serialize(self.0, s)
+            }
+        }
+        let sparse = s.is_human_readable();
+        let mut st = s.serialize_struct("TIRunContext", 10)?;
+        st.serialize_field("dag_run", &self.dag_run)?;
+        st.serialize_field("task_reschedule_count", &self.task_reschedule_count)?;
+        st.serialize_field("max_tries", &self.max_tries)?;
+        st.serialize_field("variables", &self.variables)?;
+        st.serialize_field("connections", &self.connections)?;
+        if !sparse || self.next_method.is_some() {
+            st.serialize_field("next_method", &self.next_method)?;
+        }
+        if !sparse || self.next_kwargs.is_some() {
+            st.serialize_field("next_kwargs", &self.next_kwargs)?;
+        }
+        st.serialize_field("xcom_keys_to_clear", &self.xcom_keys_to_clear)?;
+        st.serialize_field("should_retry", &self.should_retry)?;
+        if !sparse || self.start_date.is_some() {
+            st.serialize_field("start_date", &Ts(&self.start_date))?;
+        }
+        st.end()
+    }
 }
 
 /// The body of `PUT /task-instances/{id}/heartbeat`.
