@@ -59,6 +59,9 @@ pub struct RunTaskSpec {
     /// Executor queue.
     #[serde(default = "default_queue")]
     pub queue: String,
+    /// Longest a try may run, in seconds.
+    #[serde(default)]
+    pub execution_timeout: Option<f64>,
 }
 
 fn unmapped() -> i64 {
@@ -102,6 +105,7 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
                 task_group_id: t.task_group_id.clone(),
                 operator: t.operator.clone(),
                 retries: t.retries,
+                execution_timeout: t.execution_timeout,
             });
         }
     }

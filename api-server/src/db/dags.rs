@@ -36,7 +36,7 @@ pub struct DagSpec {
 }
 
 /// A task of a [`DagSpec`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// Task id.
     pub task_id: String,
@@ -49,6 +49,9 @@ pub struct TaskSpec {
     /// Retries allowed.
     #[serde(default)]
     pub retries: i64,
+    /// Longest a try may run, in seconds (enforced by the supervisor).
+    #[serde(default)]
+    pub execution_timeout: Option<f64>,
 }
 
 /// Creates or replaces a DAG and its task list.
@@ -85,14 +88,15 @@ pub async fn upsert_dag(
         .await?;
     for t in &spec.tasks {
         sqlx::query(
-            "INSERT INTO dag_task (dag_id, task_id, task_group_id, operator, retries) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO dag_task (dag_id, task_id, task_group_id, operator, retries, \
+             execution_timeout) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&spec.dag_id)
         .bind(&t.task_id)
         .bind(t.task_group_id.as_deref())
         .bind(t.operator.as_deref())
         .bind(t.retries)
+        .bind(t.execution_timeout)
         .execute(&mut *conn)
         .await?;
     }
@@ -153,9 +157,11 @@ where
         task_group_id: Option<String>,
         operator: Option<String>,
         retries: i64,
+        execution_timeout: Option<f64>,
     }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT task_id, task_group_id, operator, retries FROM dag_task WHERE dag_id = $1 \
+        "SELECT task_id, task_group_id, operator, retries, execution_timeout FROM dag_task \
+         WHERE dag_id = $1 \
          ORDER BY task_id",
     )
     .bind(dag_id)
@@ -168,6 +174,7 @@ where
             task_group_id: r.task_group_id,
             operator: r.operator,
             retries: r.retries,
+            execution_timeout: r.execution_timeout,
         })
         .collect())
 }

@@ -613,3 +613,47 @@ pub async fn skip_downstream(
     tx.commit().await?;
     Ok(skipped)
 }
+
+/// What a supervisor needs to start `id` (the Airlock extension route).
+pub async fn task_instance_details(
+    db: &Db,
+    id: Uuid,
+) -> StoreResult<airlock_protocol::api::TaskInstanceDetails> {
+    let ti = require_live(db, id).await?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        bundle_name: Option<String>,
+        bundle_version: Option<String>,
+        relative_fileloc: Option<String>,
+        execution_timeout: Option<f64>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT d.bundle_name, d.bundle_version, d.relative_fileloc, t.execution_timeout FROM dag d \
+         LEFT JOIN dag_task t ON t.dag_id = d.dag_id AND t.task_id = $2 WHERE d.dag_id = $1",
+    )
+    .bind(&ti.dag_id)
+    .bind(&ti.task_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let row = row.unwrap_or(Row {
+        bundle_name: None,
+        bundle_version: None,
+        relative_fileloc: None,
+        execution_timeout: None,
+    });
+    Ok(airlock_protocol::api::TaskInstanceDetails {
+        id: ti.id,
+        dag_id: ti.dag_id,
+        run_id: ti.run_id,
+        task_id: ti.task_id,
+        map_index: ti.map_index,
+        try_number: ti.try_number,
+        state: ti.state,
+        queue: ti.queue,
+        dag_version_id: ti.dag_version_id,
+        bundle_name: row.bundle_name,
+        bundle_version: row.bundle_version,
+        dag_rel_path: row.relative_fileloc,
+        execution_timeout: row.execution_timeout,
+    })
+}

@@ -4,6 +4,7 @@
 //! resource, register it in [`router`] and list it in [`ApiDoc`]; then run
 //! `cargo run -p airlock-api-server -- openapi > openapi/execution-api.json`.
 
+mod airlock;
 mod assets;
 mod connections;
 mod dag_runs;
@@ -119,6 +120,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/asset-events/by-asset-alias",
             get(assets::get_asset_event_by_asset_alias),
         )
+        .route(
+            "/airlock/task-instances/{task_instance_id}",
+            get(airlock::get_task_instance_details),
+        )
         .route("/openapi.json", get(meta::openapi_json))
         .route("/docs", get(meta::docs))
         .fallback(meta::not_found)
@@ -185,6 +190,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         assets::get_assets_by_alias,
         assets::get_asset_event_by_asset_name_uri,
         assets::get_asset_event_by_asset_alias,
+        airlock::get_task_instance_details,
     ),
     tags(
         (name = "Health", description = "Liveness and readiness"),
@@ -197,6 +203,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         (name = "Dags", description = "DAGs"),
         (name = "Assets", description = "Data assets"),
         (name = "Asset Events", description = "Events of data assets"),
+        (name = "Airlock", description = "Airlock's own routes, beside Airflow's: what supervisors need to start a task instance"),
     )
 )]
 pub struct ApiDoc;

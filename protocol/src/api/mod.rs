@@ -4,6 +4,7 @@
 //! the reference marks `additionalProperties: false` deny unknown fields, keys the reference marks
 //! required but nullable must be present (see [`required_nullable`]).
 
+mod airlock;
 mod asset;
 mod connection;
 mod dag;
@@ -13,6 +14,7 @@ mod task_instance;
 mod variable;
 mod xcom;
 
+pub use airlock::*;
 pub use asset::*;
 pub use connection::*;
 pub use dag::*;

@@ -19,12 +19,14 @@ async fn register(api: &TestApi, dag_id: &str, paused: bool) {
                 task_group_id: None,
                 operator: None,
                 retries: 2,
+                execution_timeout: None,
             },
             TaskSpec {
                 task_id: "load".into(),
                 task_group_id: None,
                 operator: None,
                 retries: 0,
+                execution_timeout: None,
             },
         ],
     };

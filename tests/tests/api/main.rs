@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod airlock_routes;
 mod assets;
 mod auth;
 mod bad_input;
