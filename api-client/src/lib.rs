@@ -1,1 +1,16 @@
-//! Client.
+//! A typed client for the Task Execution API, used by the supervisor (and later the triggerer
+//! and scheduler).
+//!
+//! * Every request carries `airflow-api-version`, a `correlation-id` and the current bearer
+//!   token; every response's `Refreshed-API-Token` replaces that token (this is how a workload
+//!   token becomes an execution token, and how execution tokens stay fresh).
+//! * Network errors and 5xx answers are retried with bounded exponential backoff; 4xx answers
+//!   are returned at once as [`ClientError::Status`] with the server's JSON `detail`.
+
+mod client;
+mod error;
+mod routes;
+
+pub use client::{ApiClient, ClientConfig};
+pub use routes::TiQuery;
+pub use error::ClientError;

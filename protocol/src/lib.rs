@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod comms;
+pub mod dag;
 pub mod ids;
 pub mod state;
 pub mod time;

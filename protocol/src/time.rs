@@ -14,6 +14,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
+/// A UTC datetime, as every Airlock component handles time.
+pub type Timestamp = DateTime<Utc>;
+
 /// The msgpack extension type of timestamps.
 pub const MSGPACK_TIMESTAMP_EXT: i8 = -1;
 

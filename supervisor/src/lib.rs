@@ -1,1 +1,19 @@
-//! Airlock supervisor (filled in by a later issue).
+//! The Airlock supervisor: the trusted half of a task try.
+//!
+//! `supervisor run <ti-uuid>` ([`run::run`]) reads what it needs from the Execution API, starts
+//! the untrusted runner ([`spawn`]) over a socketpair, answers its requests ([`proxy`]) by calling
+//! the API, heartbeats ([`heartbeat`]), captures its logs ([`logs`]), enforces its timeout, and
+//! reports how it ended ([`outcome`]). The runner never sees the API token ([`secrets`]).
+
+pub mod channel;
+pub mod config;
+pub mod heartbeat;
+pub mod logs;
+pub mod outcome;
+pub mod proxy;
+pub mod run;
+pub mod secrets;
+pub mod spawn;
+
+pub use config::SupervisorConfig;
+pub use run::{RunReport, SupervisorError, run};

@@ -1,0 +1,225 @@
+//! The HTTP core: headers, token refresh, retries.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use airlock_protocol::{API_VERSION, API_VERSION_HEADER, REFRESHED_TOKEN_HEADER};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ClientError;
+
+/// Characters escaped in a path segment; `/` is kept (XCom and Variable keys may contain it, and
+/// the server reads the rest of the path for them).
+const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'?').add(b'<').add(b'>').add(b'`').add(b'{').add(b'}');
+
+/// Escapes one path segment.
+pub(crate) fn seg(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// How to reach the API.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8080/execution`.
+    pub base_url: String,
+    /// Timeout of one attempt.
+    pub timeout: Duration,
+    /// Attempts for retryable failures (≥ 1).
+    pub attempts: u32,
+    /// First retry delay; doubles each attempt.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// `User-Agent`.
+    pub user_agent: String,
+}
+
+impl ClientConfig {
+    /// Defaults for `base_url`: 10 s per attempt, 5 attempts, 0.5 s → 8 s backoff.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            timeout: Duration::from_secs(10),
+            attempts: 5,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(8),
+            user_agent: concat!("airlock/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// A client bound to one API server and one (refreshing) token.
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: Arc<RwLock<String>>,
+    cfg: ClientConfig,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("ApiClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// A successful answer.
+pub(crate) struct Answer {
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl ApiClient {
+    /// A client for `cfg.base_url` authenticating with `token`.
+    pub fn new(cfg: ClientConfig, token: impl Into<String>) -> Result<Self, ClientError> {
+        let base = cfg.base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Config(format!("API URL must be http(s)://..., got {base:?}")));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .user_agent(cfg.user_agent.clone())
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Ok(Self { http, base, token: Arc::new(RwLock::new(token.into())), cfg })
+    }
+
+    /// A client sharing this one's connection pool and token, making `attempts` attempts per
+    /// call (e.g. 1 for heartbeats, which repeat anyway).
+    pub fn with_attempts(&self, attempts: u32) -> Self {
+        let mut c = self.clone();
+        c.cfg.attempts = attempts.max(1);
+        c
+    }
+
+    /// The token currently in use.
+    pub fn token(&self) -> String {
+        self.token.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    fn set_token(&self, token: &str) {
+        if let Ok(mut t) = self.token.write() {
+            *t = token.to_owned();
+        }
+    }
+
+    /// Sends one request (with retries) and returns the successful answer.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut delay = self.cfg.retry_base;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(&method, &url, path, query, body.clone()).await {
+                Err(e) if e.is_retryable() && attempt < self.cfg.attempts.max(1) => {
+                    tracing::warn!(%method, path, attempt, error = %e, "API call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.cfg.retry_max);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, ClientError> {
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(self.token())
+            .header(API_VERSION_HEADER, API_VERSION)
+            .header("correlation-id", uuid::Uuid::now_v7().to_string());
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Transport {
+            method: method.to_string(),
+            path: path.to_owned(),
+            message: e.to_string(),
+            kind: if e.is_connect() {
+                "connect"
+            } else if e.is_timeout() {
+                "timeout"
+            } else {
+                "request"
+            },
+        })?;
+        if let Some(t) = resp.headers().get(REFRESHED_TOKEN_HEADER).and_then(|v| v.to_str().ok()) {
+            self.set_token(t);
+        }
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
+            method: method.to_string(),
+            path: path.to_owned(),
+            message: e.to_string(),
+            kind: "request",
+        })?;
+        if status.is_client_error() || status.is_server_error() {
+            let detail = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("detail").cloned())
+                .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            return Err(ClientError::Status {
+                method: method.to_string(),
+                path: path.to_owned(),
+                status: status.as_u16(),
+                detail,
+            });
+        }
+        Ok(Answer { headers, body: bytes.to_vec() })
+    }
+
+    /// Sends a JSON body (if any) and decodes a JSON answer.
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| ClientError::Decode {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let answer = self.send(method, path, query, body).await?;
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| ClientError::Decode { path: path.to_owned(), message: e.to_string() })
+    }
+
+    /// Sends a JSON body (if any) and ignores the answer's body.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<Answer, ClientError> {
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| ClientError::Decode {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        self.send(method, path, query, body).await
+    }
+}

@@ -1,0 +1,207 @@
+//! DAGs in code: tasks, their order, and how they retry and time out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_protocol::dag::{DagDefinition, TaskDefinition, TriggerRule};
+
+use crate::operator::Operator;
+
+/// A task: an operator plus its scheduling settings.
+#[derive(Clone)]
+pub struct Task {
+    pub(crate) def: TaskDefinition,
+    pub(crate) operator: Arc<dyn Operator>,
+}
+
+impl Task {
+    /// A task `task_id` running `operator` (no upstreams, no retries, `all_success`).
+    pub fn new(task_id: impl Into<String>, operator: impl Operator) -> Self {
+        let def = TaskDefinition {
+            task_id: task_id.into(),
+            operator: Some(operator.type_name().to_owned()),
+            upstream: Vec::new(),
+            trigger_rule: TriggerRule::AllSuccess,
+            retries: 0,
+            retry_delay: 300.0,
+            retry_exponential_backoff: false,
+            max_retry_delay: None,
+            execution_timeout: None,
+            map_over: None,
+            queue: "default".into(),
+            task_group_id: None,
+            priority_weight: 1,
+        };
+        Self { def, operator: Arc::new(operator) }
+    }
+
+    /// Runs after these tasks.
+    pub fn after<I: IntoIterator<Item = S>, S: Into<String>>(mut self, upstream: I) -> Self {
+        self.def.upstream.extend(upstream.into_iter().map(Into::into));
+        self
+    }
+
+    /// Retries after a failure.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.def.retries = n;
+        self
+    }
+
+    /// Delay before a retry.
+    pub fn retry_delay(mut self, d: Duration) -> Self {
+        self.def.retry_delay = d.as_secs_f64();
+        self
+    }
+
+    /// Doubles the delay after each retry, up to `max`.
+    pub fn exponential_backoff(mut self, max: Duration) -> Self {
+        self.def.retry_exponential_backoff = true;
+        self.def.max_retry_delay = Some(max.as_secs_f64());
+        self
+    }
+
+    /// Longest a try may run; the supervisor stops it after that.
+    pub fn execution_timeout(mut self, d: Duration) -> Self {
+        self.def.execution_timeout = Some(d.as_secs_f64());
+        self
+    }
+
+    /// When it may run, given its upstreams.
+    pub fn trigger_rule(mut self, rule: TriggerRule) -> Self {
+        self.def.trigger_rule = rule;
+        self
+    }
+
+    /// One instance per element of the list `upstream` returns (it becomes an upstream too).
+    pub fn map_over(mut self, upstream: impl Into<String>) -> Self {
+        let up = upstream.into();
+        if !self.def.upstream.contains(&up) {
+            self.def.upstream.push(up.clone());
+        }
+        self.def.map_over = Some(up);
+        self
+    }
+
+    /// Executor queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.def.queue = queue.into();
+        self
+    }
+
+    /// Task group path (`outer.inner`).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.def.task_group_id = Some(group.into());
+        self
+    }
+
+    /// Priority (higher runs first).
+    pub fn priority(mut self, weight: i64) -> Self {
+        self.def.priority_weight = weight;
+        self
+    }
+
+    /// The task id.
+    pub fn task_id(&self) -> &str {
+        &self.def.task_id
+    }
+}
+
+/// A DAG: named tasks and the order between them.
+#[derive(Clone)]
+pub struct Dag {
+    pub(crate) def: DagDefinition,
+    pub(crate) tasks: BTreeMap<String, Task>,
+}
+
+impl Dag {
+    /// An empty DAG.
+    pub fn new(dag_id: impl Into<String>) -> Self {
+        let dag_id = dag_id.into();
+        Self {
+            def: DagDefinition {
+                relative_fileloc: Some(format!("dags/{dag_id}")),
+                dag_id,
+                description: None,
+                tags: Vec::new(),
+                owners: None,
+                max_active_tasks: None,
+                tasks: Vec::new(),
+            },
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    /// What it does.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.def.description = Some(d.into());
+        self
+    }
+
+    /// Tags.
+    pub fn tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.def.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Most task instances of one run active at once.
+    pub fn max_active_tasks(mut self, n: u32) -> Self {
+        self.def.max_active_tasks = Some(n);
+        self
+    }
+
+    /// Adds a task (replacing one with the same id).
+    pub fn task(mut self, task: Task) -> Self {
+        self.tasks.insert(task.def.task_id.clone(), task);
+        self
+    }
+
+    /// The DAG id.
+    pub fn dag_id(&self) -> &str {
+        &self.def.dag_id
+    }
+
+    /// A task by id.
+    pub fn get(&self, task_id: &str) -> Option<&Task> {
+        self.tasks.get(task_id)
+    }
+
+    /// Whether some task maps over `task_id`'s result (which must then be a list).
+    pub fn is_mapped_over(&self, task_id: &str) -> bool {
+        self.tasks.values().any(|t| t.def.map_over.as_deref() == Some(task_id))
+    }
+
+    /// The definition the server registers, after checking that upstreams exist and that there
+    /// is no cycle.
+    pub fn definition(&self) -> Result<DagDefinition, String> {
+        for t in self.tasks.values() {
+            for up in &t.def.upstream {
+                if !self.tasks.contains_key(up) {
+                    return Err(format!("{}: task {:?} depends on unknown task {up:?}", self.def.dag_id, t.def.task_id));
+                }
+            }
+        }
+        // Kahn's algorithm: every task must be reachable in topological order.
+        let mut remaining: BTreeMap<&str, BTreeSet<&str>> = self
+            .tasks
+            .values()
+            .map(|t| (t.def.task_id.as_str(), t.def.upstream.iter().map(String::as_str).collect()))
+            .collect();
+        while !remaining.is_empty() {
+            let ready: Vec<&str> = remaining.iter().filter(|(_, ups)| ups.is_empty()).map(|(t, _)| *t).collect();
+            if ready.is_empty() {
+                let stuck: Vec<&str> = remaining.keys().copied().collect();
+                return Err(format!("{}: dependency cycle among {stuck:?}", self.def.dag_id));
+            }
+            for t in ready {
+                remaining.remove(t);
+                remaining.values_mut().for_each(|ups| {
+                    ups.remove(t);
+                });
+            }
+        }
+        let mut def = self.def.clone();
+        def.tasks = self.tasks.values().map(|t| t.def.clone()).collect();
+        Ok(def)
+    }
+}

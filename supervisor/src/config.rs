@@ -1,0 +1,84 @@
+//! Settings of `supervisor run`. Each flag can also be set through the `AIRLOCK_*` variable in
+//! its help. The API token is deliberately not a flag: argv is visible to every user (`ps`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to run one task try.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SupervisorConfig {
+    /// Base URL of the Execution API.
+    #[arg(long, env = "AIRLOCK_API_URL", default_value = "http://127.0.0.1:8080/execution")]
+    pub api_url: String,
+    /// Directory of bundle executables (see the README for how a runner is found).
+    #[arg(long, env = "AIRLOCK_BUNDLES_DIR", default_value = "bundles")]
+    pub bundles_dir: PathBuf,
+    /// Directory of task logs (`<dir>/dag_id=../run_id=../task_id=../attempt=N.log`).
+    #[arg(long, env = "AIRLOCK_LOG_DIR", default_value = "logs")]
+    pub log_dir: PathBuf,
+    /// Also print the task log to this process's stdout.
+    #[arg(long, env = "AIRLOCK_MIRROR_LOGS", default_value_t = false)]
+    pub mirror_logs: bool,
+    /// Seconds between heartbeats.
+    #[arg(long, env = "AIRLOCK_HEARTBEAT_INTERVAL", default_value = "5", value_parser = secs)]
+    pub heartbeat_interval: Duration,
+    /// Consecutive failed heartbeats after which the task is stopped.
+    #[arg(long, env = "AIRLOCK_MAX_FAILED_HEARTBEATS", default_value_t = 3)]
+    pub max_failed_heartbeats: u32,
+    /// Seconds between SIGTERM and SIGKILL when stopping the runner.
+    #[arg(long, env = "AIRLOCK_KILL_GRACE", default_value = "5", value_parser = secs)]
+    pub kill_grace: Duration,
+    /// Seconds a runner may live on after reporting success or failure.
+    #[arg(long, env = "AIRLOCK_OVERTIME", default_value = "20", value_parser = secs)]
+    pub overtime: Duration,
+    /// Seconds to keep reading the runner's sockets after it exits (for grandchildren's output).
+    #[arg(long, env = "AIRLOCK_SOCKET_CLEANUP_TIMEOUT", default_value = "5", value_parser = secs)]
+    pub socket_cleanup_timeout: Duration,
+    /// Largest frame the runner may send, in bytes.
+    #[arg(long, env = "AIRLOCK_MAX_FRAME_BYTES", default_value_t = airlock_protocol::comms::DEFAULT_MAX_FRAME_LEN)]
+    pub max_frame_bytes: usize,
+    /// Run the runner as this user (recommended when the supervisor runs as root).
+    #[arg(long, env = "AIRLOCK_RUN_AS_USER")]
+    pub run_as_user: Option<String>,
+    /// Environment variables passed to the runner besides the safe defaults (comma-separated
+    /// names). Secrets (`AIRLOCK_TOKEN`, database URLs, JWT settings) are never passed.
+    #[arg(long, env = "AIRLOCK_PASS_ENV", value_delimiter = ',')]
+    pub pass_env: Vec<String>,
+    /// Seconds per API attempt.
+    #[arg(long, env = "AIRLOCK_API_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub api_timeout: Duration,
+    /// Attempts per API call for network errors and 5xx answers.
+    #[arg(long, env = "AIRLOCK_API_ATTEMPTS", default_value_t = 5)]
+    pub api_attempts: u32,
+}
+
+fn secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{s:?} is not a non-negative number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl SupervisorConfig {
+    /// Defaults for tests and embedding: everything as documented, with `api_url` and the
+    /// directories given.
+    pub fn new(api_url: impl Into<String>, bundles_dir: PathBuf, log_dir: PathBuf) -> Self {
+        Self {
+            api_url: api_url.into(),
+            bundles_dir,
+            log_dir,
+            mirror_logs: false,
+            heartbeat_interval: Duration::from_secs(5),
+            max_failed_heartbeats: 3,
+            kill_grace: Duration::from_secs(5),
+            overtime: Duration::from_secs(20),
+            socket_cleanup_timeout: Duration::from_secs(5),
+            max_frame_bytes: airlock_protocol::comms::DEFAULT_MAX_FRAME_LEN,
+            run_as_user: None,
+            pass_env: Vec::new(),
+            api_timeout: Duration::from_secs(10),
+            api_attempts: 5,
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! One task try, start to finish: fetch what is needed, start the runner, `PATCH /run`, send
+//! `StartupDetails`, serve requests while heartbeating and capturing logs, stop the runner when
+//! it must stop, and report the final state exactly once.
+
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock_api_client::{ApiClient, ClientConfig, ClientError};
+use airlock_protocol::api::{RunningLiteral, TIEnterRunningPayload, TIHeartbeatInfo, TIRunContext, TaskInstanceDetails};
+use airlock_protocol::comms::{BundleInfo, ResponseFrame, StartupDetails, TaskInstance, ToTask};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::channel::RunnerChannel;
+use crate::config::SupervisorConfig;
+use crate::heartbeat::spawn_heartbeat;
+use crate::logs::{Source, TaskLog, log_path};
+use crate::outcome::{Outcome, StopReason, TryState, decide};
+use crate::proxy::{Proxy, refused};
+use crate::secrets::Redactor;
+use crate::spawn::{SpawnError, resolve_runner, spawn_runner};
+
+/// Why a try could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    /// The task instance could not be read.
+    #[error("cannot read task instance {ti}: {source}")]
+    Details {
+        /// The task instance.
+        ti: Uuid,
+        /// Why.
+        source: ClientError,
+    },
+    /// The task instance's DAG names no bundle.
+    #[error("task instance {0} belongs to a DAG without a bundle: nothing to run")]
+    NoBundle(Uuid),
+    /// The runner could not be started.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The task log could not be opened.
+    #[error("cannot open the task log {path}: {source}")]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another process already runs this try.
+    #[error("task instance {0} is already running elsewhere")]
+    AlreadyRunning(Uuid),
+    /// The server refused to start the try.
+    #[error("the server refused to start task instance {ti}: {source}")]
+    StartRefused {
+        /// The task instance.
+        ti: Uuid,
+        /// The refusal.
+        source: ClientError,
+    },
+    /// The API client could not be configured.
+    #[error(transparent)]
+    Client(ClientError),
+}
+
+impl SupervisorError {
+    /// The process exit code (documented in the README).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::AlreadyRunning(_) => 5,
+            Self::Client(_) => 64,
+            _ => 4,
+        }
+    }
+}
+
+/// How a try ended.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Why.
+    pub reason: String,
+    /// The task log.
+    pub log_path: PathBuf,
+}
+
+fn identity() -> (String, String) {
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into());
+    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| nix::unistd::geteuid().to_string());
+    (host, user)
+}
+
+fn startup_details(d: &TaskInstanceDetails, bundle: &str, host: &str, ctx: TIRunContext) -> StartupDetails {
+    StartupDetails {
+        ti: TaskInstance {
+            id: d.id,
+            task_id: d.task_id.clone(),
+            dag_id: d.dag_id.clone(),
+            run_id: d.run_id.clone(),
+            try_number: d.try_number,
+            dag_version_id: d.dag_version_id,
+            map_index: d.map_index,
+            hostname: Some(host.to_owned()),
+            context_carrier: None,
+            queue: d.queue.clone(),
+        },
+        dag_rel_path: d.dag_rel_path.clone().unwrap_or_default(),
+        bundle_info: BundleInfo { name: bundle.to_owned(), version: d.bundle_version.clone() },
+        start_date: ctx.start_date.unwrap_or_else(chrono::Utc::now),
+        ti_context: ctx,
+        sentry_integration: String::new(),
+    }
+}
+
+/// Signals the runner's process group (ignoring a group that is already gone).
+fn signal_group(pid: i32, sig: Signal) {
+    let _ = killpg(Pid::from_raw(pid), sig);
+}
+
+/// Runs one try of `ti_id`, authenticating with `token` (a workload or execution token).
+pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<RunReport, SupervisorError> {
+    let client_cfg = ClientConfig {
+        timeout: cfg.api_timeout,
+        attempts: cfg.api_attempts,
+        ..ClientConfig::new(cfg.api_url.clone())
+    };
+    let client = ApiClient::new(client_cfg, token).map_err(SupervisorError::Client)?;
+    let details = client
+        .task_instance_details(ti_id)
+        .await
+        .map_err(|source| SupervisorError::Details { ti: ti_id, source })?;
+    let bundle = details.bundle_name.clone().ok_or(SupervisorError::NoBundle(ti_id))?;
+    let exe = resolve_runner(&cfg.bundles_dir, &bundle, details.bundle_version.as_deref())?;
+
+    let path = log_path(&cfg.log_dir, &details.dag_id, &details.run_id, &details.task_id, details.map_index, details.try_number);
+    let redactor = Arc::new(Mutex::new(Redactor::default()));
+    let (log, writer) = TaskLog::open(&path, cfg.mirror_logs, redactor.clone())
+        .await
+        .map_err(|source| SupervisorError::Log { path: path.clone(), source })?;
+
+    let mut runner = spawn_runner(&exe, cfg)?;
+    let pid = runner.pid;
+    log.note("info", format!("started runner {} (pid {pid}) for task instance {ti_id}", exe.display()));
+
+    let (host, user) = identity();
+    let started_at = chrono::Utc::now();
+    let start = TIEnterRunningPayload {
+        state: RunningLiteral::Value,
+        hostname: host.clone(),
+        unixname: user,
+        pid: i64::from(pid),
+        start_date: started_at,
+    };
+    let ctx = match client.start(ti_id, &start).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            // The runner has received nothing; it must not run.
+            signal_group(pid, Signal::SIGKILL);
+            let _ = runner.child.wait().await;
+            log.note("error", format!("the server refused to start the task: {e}"));
+            drop(log);
+            let _ = writer.finish().await;
+            let running = e.status() == Some(409)
+                && e.detail().and_then(|d| d.get("previous_state")).and_then(|s| s.as_str()) == Some("running");
+            return Err(if running {
+                SupervisorError::AlreadyRunning(ti_id)
+            } else {
+                SupervisorError::StartRefused { ti: ti_id, source: e }
+            });
+        }
+    };
+    let should_retry = ctx.should_retry;
+
+    let captures = [
+        log.capture(runner.stdout, Source::Stdout),
+        log.capture(runner.stderr, Source::Stderr),
+        log.capture(runner.logs, Source::Structured),
+    ];
+    let mut channel = RunnerChannel::new(runner.requests, cfg.max_frame_bytes);
+    let startup = startup_details(&details, &bundle, &host, ctx);
+    if let Err(e) = channel.send(&ResponseFrame { id: 0, body: Some(ToTask::StartupDetails(Box::new(startup))), error: None }).await {
+        // The runner died already; its exit status tells the rest.
+        log.note("warning", format!("could not send StartupDetails: {e}"));
+    }
+
+    let (active_tx, active_rx) = watch::channel(true);
+    let mut heartbeat = spawn_heartbeat(
+        client.clone(),
+        ti_id,
+        TIHeartbeatInfo { hostname: host, pid: i64::from(pid) },
+        cfg.heartbeat_interval,
+        cfg.max_failed_heartbeats,
+        active_rx,
+    );
+    let mut heartbeat_done = false;
+
+    let proxy = Proxy::new(client.clone(), ti_id, redactor);
+    let mut state = TryState::default();
+    let mut exit: Option<ExitStatus> = None;
+    let mut channel_open = true;
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let timeout_secs = details.execution_timeout.filter(|s| s.is_finite() && *s >= 0.0);
+    let timeout_at = timeout_secs.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let mut sigkill_at: Option<Instant> = None;
+    let mut sigkill_sent = false;
+    let mut overtime_at: Option<Instant> = None;
+    let mut cleanup_at: Option<Instant> = None;
+    let mut sigterm = signal(SignalKind::terminate()).ok();
+    let mut sigint = signal(SignalKind::interrupt()).ok();
+
+    let stop = |state: &mut TryState, reason: StopReason, sigkill_at: &mut Option<Instant>, exited: bool| {
+        let _ = active_tx.send(false);
+        if exited || sigkill_at.is_some() {
+            return;
+        }
+        log.note("warning", format!("stopping the runner: {reason:?}"));
+        state.stopped.get_or_insert(reason);
+        signal_group(pid, Signal::SIGTERM);
+        *sigkill_at = Some(Instant::now() + cfg.kill_grace);
+    };
+
+    while exit.is_none() || channel_open {
+        tokio::select! {
+            next = channel.next(), if channel_open => match next {
+                Ok(Some(req)) => {
+                    let reply = match req.body {
+                        Ok(Some(msg)) => {
+                            tracing::debug!(id = req.id, kind = msg.type_name(), "request");
+                            proxy.handle(msg, &mut state).await
+                        }
+                        Ok(None) => crate::proxy::Reply { body: None, error: Some(refused(400, "empty request body")) },
+                        Err(e) => {
+                            log.note("error", format!("cannot decode request {}: {e}", req.id));
+                            crate::proxy::Reply { body: None, error: Some(refused(400, format!("Cannot decode request: {e}"))) }
+                        }
+                    };
+                    if state.has_terminal() {
+                        let _ = active_tx.send(false);
+                        if overtime_at.is_none() && (state.final_state.is_some() || state.reported.is_some_and(crate::proxy::ends_the_try)) {
+                            overtime_at = Some(Instant::now() + cfg.overtime);
+                        }
+                    }
+                    if let Err(e) = channel.send(&ResponseFrame { id: req.id, body: reply.body, error: reply.error }).await {
+                        tracing::debug!(error = %e, "cannot answer the runner (it is gone)");
+                    }
+                }
+                Ok(None) => channel_open = false,
+                Err(e) => {
+                    channel_open = false;
+                    log.note("error", e.to_string());
+                    stop(&mut state, StopReason::ProtocolViolation(e.to_string()), &mut sigkill_at, exit.is_some());
+                }
+            },
+            status = runner.child.wait(), if exit.is_none() => {
+                let status = status.ok();
+                exit = Some(status.unwrap_or_else(|| std::os::unix::process::ExitStatusExt::from_raw(0xff00)));
+                cleanup_at = Some(Instant::now() + cfg.socket_cleanup_timeout);
+                let _ = active_tx.send(false);
+            },
+            reason = &mut heartbeat, if !heartbeat_done => {
+                heartbeat_done = true;
+                if let Ok(Some(reason)) = reason {
+                    stop(&mut state, reason, &mut sigkill_at, exit.is_some());
+                }
+            },
+            () = tokio::time::sleep_until(timeout_at.unwrap_or(far)), if timeout_at.is_some() && exit.is_none() && sigkill_at.is_none() => {
+                stop(&mut state, StopReason::Timeout(timeout_secs.unwrap_or_default()), &mut sigkill_at, false);
+            },
+            () = tokio::time::sleep_until(overtime_at.unwrap_or(far)), if overtime_at.is_some() && exit.is_none() && sigkill_at.is_none() => {
+                stop(&mut state, StopReason::Overtime, &mut sigkill_at, false);
+            },
+            () = tokio::time::sleep_until(sigkill_at.unwrap_or(far)), if sigkill_at.is_some() && !sigkill_sent && exit.is_none() => {
+                log.note("warning", "the runner ignored SIGTERM; sending SIGKILL");
+                signal_group(pid, Signal::SIGKILL);
+                sigkill_sent = true;
+            },
+            () = tokio::time::sleep_until(cleanup_at.unwrap_or(far)), if cleanup_at.is_some() && channel_open => {
+                log.note("warning", "the runner's request socket stayed open after it exited; closing it");
+                channel_open = false;
+            },
+            Some(()) = async { sigterm.as_mut()?.recv().await }, if exit.is_none() => {
+                stop(&mut state, StopReason::Signalled(15), &mut sigkill_at, false);
+            },
+            Some(()) = async { sigint.as_mut()?.recv().await }, if exit.is_none() => {
+                stop(&mut state, StopReason::Signalled(2), &mut sigkill_at, false);
+            },
+        }
+    }
+    heartbeat.abort();
+    // Nothing the try started may outlive it.
+    signal_group(pid, Signal::SIGKILL);
+
+    let decision = decide(&state, exit, should_retry, chrono::Utc::now());
+    let outcome = match &decision.report {
+        None => decision.outcome,
+        Some(payload) => match client.update_state(ti_id, payload).await {
+            Ok(()) => decision.outcome,
+            Err(e) => {
+                log.note("error", format!("could not report the final state ({}): {e}", payload.target_state()));
+                Outcome::Unreported
+            }
+        },
+    };
+    log.note(
+        if matches!(outcome, Outcome::Done(_) | Outcome::Parked(_)) { "info" } else { "error" },
+        format!("task finished: {outcome:?} ({})", decision.reason),
+    );
+    drop(log);
+    for c in captures {
+        let _ = tokio::time::timeout(cfg.socket_cleanup_timeout, c).await;
+    }
+    if let Err(e) = writer.finish().await {
+        tracing::error!(error = %e, "could not finish writing the task log");
+    }
+    Ok(RunReport { outcome, reason: decision.reason, log_path: path })
+}

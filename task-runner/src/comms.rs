@@ -1,0 +1,100 @@
+//! Blocking request/response over the request socket (fd 0).
+
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+
+use airlock_protocol::comms::{
+    CodecError, DEFAULT_MAX_FRAME_LEN, ErrorResponse, RequestFrame, StartupDetails, ToSupervisor, ToTask,
+    decode_response, encode_request,
+};
+
+/// A failed exchange with the supervisor.
+#[derive(Debug, thiserror::Error)]
+pub enum CommsError {
+    /// The socket failed or closed.
+    #[error("supervisor channel: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame could not be encoded or decoded.
+    #[error("supervisor channel: {0}")]
+    Codec(#[from] CodecError),
+    /// The supervisor answered with an error (its error slot).
+    #[error("the supervisor reported an error: {0}")]
+    Remote(ErrorResponse),
+    /// The supervisor answered with something else than expected.
+    #[error("unexpected message from the supervisor: {0}")]
+    Unexpected(String),
+    /// Fd 0 is not the supervisor's socket (the program was not started by a supervisor).
+    #[error("fd 0 is not a socket: start runners through `supervisor run`")]
+    NotSupervised,
+}
+
+/// The runner's end of the request socket.
+pub struct SupervisorComms {
+    stream: UnixStream,
+    next_id: i64,
+    max_frame: usize,
+}
+
+impl SupervisorComms {
+    /// Takes over fd 0, which the supervisor made the request socket.
+    pub fn from_stdin() -> Result<Self, CommsError> {
+        use std::os::unix::fs::FileTypeExt;
+        // SAFETY: fd 0 is open for the life of the process; ManuallyDrop keeps it open here.
+        let probe = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+        let is_socket = probe.metadata().is_ok_and(|m| m.file_type().is_socket());
+        if !is_socket {
+            return Err(CommsError::NotSupervised);
+        }
+        // SAFETY: fd 0 is an open socket (checked above), owned by this process from now on.
+        let stream = unsafe { UnixStream::from_raw_fd(0) };
+        Ok(Self::new(stream))
+    }
+
+    /// Wraps an already connected socket (tests and embedding).
+    pub fn new(stream: UnixStream) -> Self {
+        Self { stream, next_id: 0, max_frame: DEFAULT_MAX_FRAME_LEN }
+    }
+
+    fn read_frame(&mut self) -> Result<airlock_protocol::comms::ResponseFrame, CommsError> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len)?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > self.max_frame {
+            return Err(CommsError::Unexpected(format!("frame of {len} bytes exceeds {}", self.max_frame)));
+        }
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload)?;
+        Ok(decode_response(&payload)?)
+    }
+
+    /// Reads the `StartupDetails` the supervisor sends first.
+    pub fn receive_startup(&mut self) -> Result<StartupDetails, CommsError> {
+        let frame = self.read_frame()?;
+        match (frame.body, frame.error) {
+            (_, Some(e)) => Err(CommsError::Remote(e)),
+            (Some(ToTask::StartupDetails(s)), None) => Ok(*s),
+            (other, None) => Err(CommsError::Unexpected(format!(
+                "expected StartupDetails, got {}",
+                other.map_or("nothing", |b| b.type_name())
+            ))),
+        }
+    }
+
+    /// Sends `msg` and waits for its answer (`None` for an empty answer). An answer in the
+    /// error slot is [`CommsError::Remote`]; an `ErrorResponse` body is returned as a value.
+    pub fn request(&mut self, msg: impl Into<ToSupervisor>) -> Result<Option<ToTask>, CommsError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let bytes = encode_request(&RequestFrame { id, body: Some(msg.into()), context_carrier: None })?;
+        self.stream.write_all(&bytes)?;
+        let frame = self.read_frame()?;
+        if frame.id != id {
+            return Err(CommsError::Unexpected(format!("answer to request {} while waiting for {id}", frame.id)));
+        }
+        match frame.error {
+            Some(e) => Err(CommsError::Remote(e)),
+            None => Ok(frame.body),
+        }
+    }
+}
