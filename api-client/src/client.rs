@@ -14,7 +14,17 @@ use crate::ClientError;
 
 /// Characters escaped in a path segment; `/` is kept (XCom and Variable keys may contain it, and
 /// the server reads the rest of the path for them).
-const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'?').add(b'<').add(b'>').add(b'`').add(b'{').add(b'}');
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 /// Escapes one path segment.
 pub(crate) fn seg(s: &str) -> String {
@@ -64,7 +74,9 @@ pub struct ApiClient {
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the token.
-        f.debug_struct("ApiClient").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,7 +91,9 @@ impl ApiClient {
     pub fn new(cfg: ClientConfig, token: impl Into<String>) -> Result<Self, ClientError> {
         let base = cfg.base_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Config(format!("API URL must be http(s)://..., got {base:?}")));
+            return Err(ClientError::Config(format!(
+                "API URL must be http(s)://..., got {base:?}"
+            )));
         }
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -87,7 +101,12 @@ impl ApiClient {
             .pool_max_idle_per_host(4)
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
-        Ok(Self { http, base, token: Arc::new(RwLock::new(token.into())), cfg })
+        Ok(Self {
+            http,
+            base,
+            token: Arc::new(RwLock::new(token.into())),
+            cfg,
+        })
     }
 
     /// A client sharing this one's connection pool and token, making `attempts` attempts per
@@ -151,7 +170,9 @@ impl ApiClient {
             req = req.query(query);
         }
         if let Some(b) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b);
         }
         let resp = req.send().await.map_err(|e| ClientError::Transport {
             method: method.to_string(),
@@ -165,7 +186,11 @@ impl ApiClient {
                 "request"
             },
         })?;
-        if let Some(t) = resp.headers().get(REFRESHED_TOKEN_HEADER).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = resp
+            .headers()
+            .get(REFRESHED_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
             self.set_token(t);
         }
         let status = resp.status();
@@ -188,7 +213,10 @@ impl ApiClient {
                 detail,
             });
         }
-        Ok(Answer { headers, body: bytes.to_vec() })
+        Ok(Answer {
+            headers,
+            body: bytes.to_vec(),
+        })
     }
 
     /// Sends a JSON body (if any) and decodes a JSON answer.
@@ -199,13 +227,18 @@ impl ApiClient {
         query: &[(&str, String)],
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ClientError> {
-        let body = body.map(serde_json::to_vec).transpose().map_err(|e| ClientError::Decode {
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ClientError::Decode {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        let answer = self.send(method, path, query, body).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| ClientError::Decode {
             path: path.to_owned(),
             message: e.to_string(),
-        })?;
-        let answer = self.send(method, path, query, body).await?;
-        serde_json::from_slice(&answer.body)
-            .map_err(|e| ClientError::Decode { path: path.to_owned(), message: e.to_string() })
+        })
     }
 
     /// Sends a JSON body (if any) and ignores the answer's body.
@@ -216,10 +249,13 @@ impl ApiClient {
         query: &[(&str, String)],
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<Answer, ClientError> {
-        let body = body.map(serde_json::to_vec).transpose().map_err(|e| ClientError::Decode {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ClientError::Decode {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         self.send(method, path, query, body).await
     }
 }

@@ -76,8 +76,12 @@ impl ClientError {
     /// The class name Airflow's supervisor reports for non-HTTP failures.
     pub fn exception_type(&self) -> &'static str {
         match self {
-            Self::Transport { kind: "connect", .. } => "ConnectError",
-            Self::Transport { kind: "timeout", .. } => "TimeoutException",
+            Self::Transport {
+                kind: "connect", ..
+            } => "ConnectError",
+            Self::Transport {
+                kind: "timeout", ..
+            } => "TimeoutException",
             Self::Transport { .. } => "RequestError",
             Self::Status { .. } => "ServerResponseError",
             Self::Decode { .. } => "ValidationError",

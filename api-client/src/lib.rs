@@ -12,5 +12,5 @@ mod error;
 mod routes;
 
 pub use client::{ApiClient, ClientConfig};
-pub use routes::TiQuery;
 pub use error::ClientError;
+pub use routes::TiQuery;

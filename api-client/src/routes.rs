@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::client::{ApiClient, seg};
 use crate::ClientError;
+use crate::client::{ApiClient, seg};
 
 const NO_BODY: Option<&'static ()> = None;
 
@@ -60,63 +60,129 @@ impl TiQuery {
 }
 
 fn xcom_path(dag_id: &str, run_id: &str, task_id: &str, key: &str) -> String {
-    format!("/xcoms/{}/{}/{}/{}", seg(dag_id), seg(run_id), seg(task_id), seg(key))
+    format!(
+        "/xcoms/{}/{}/{}/{}",
+        seg(dag_id),
+        seg(run_id),
+        seg(task_id),
+        seg(key)
+    )
 }
 
 fn map_index_param(map_index: Option<i64>) -> Vec<(&'static str, String)> {
-    map_index.filter(|m| *m >= 0).map(|m| vec![("map_index", m.to_string())]).unwrap_or_default()
+    map_index
+        .filter(|m| *m >= 0)
+        .map(|m| vec![("map_index", m.to_string())])
+        .unwrap_or_default()
 }
 
 impl ApiClient {
     /// `GET /airlock/task-instances/{id}` (workload tokens allowed).
     pub async fn task_instance_details(&self, id: Uuid) -> R<TaskInstanceDetails> {
-        self.json(Method::GET, &format!("/airlock/task-instances/{id}"), &[], NO_BODY).await
+        self.json(
+            Method::GET,
+            &format!("/airlock/task-instances/{id}"),
+            &[],
+            NO_BODY,
+        )
+        .await
     }
 
     /// `PATCH /task-instances/{id}/run`.
     pub async fn start(&self, id: Uuid, p: &TIEnterRunningPayload) -> R<TIRunContext> {
-        self.json(Method::PATCH, &format!("/task-instances/{id}/run"), &[], Some(p)).await
+        self.json(
+            Method::PATCH,
+            &format!("/task-instances/{id}/run"),
+            &[],
+            Some(p),
+        )
+        .await
     }
 
     /// `PATCH /task-instances/{id}/state`.
     pub async fn update_state(&self, id: Uuid, p: &TIStatePayload) -> R<()> {
-        self.call(Method::PATCH, &format!("/task-instances/{id}/state"), &[], Some(p)).await.map(drop)
+        self.call(
+            Method::PATCH,
+            &format!("/task-instances/{id}/state"),
+            &[],
+            Some(p),
+        )
+        .await
+        .map(drop)
     }
 
     /// `PUT /task-instances/{id}/heartbeat`.
     pub async fn heartbeat(&self, id: Uuid, p: &TIHeartbeatInfo) -> R<()> {
-        self.call(Method::PUT, &format!("/task-instances/{id}/heartbeat"), &[], Some(p)).await.map(drop)
+        self.call(
+            Method::PUT,
+            &format!("/task-instances/{id}/heartbeat"),
+            &[],
+            Some(p),
+        )
+        .await
+        .map(drop)
     }
 
     /// `PATCH /task-instances/{id}/skip-downstream`.
-    pub async fn skip_downstream(&self, id: Uuid, p: &TISkippedDownstreamTasksStatePayload) -> R<()> {
-        self.call(Method::PATCH, &format!("/task-instances/{id}/skip-downstream"), &[], Some(p))
-            .await
-            .map(drop)
+    pub async fn skip_downstream(
+        &self,
+        id: Uuid,
+        p: &TISkippedDownstreamTasksStatePayload,
+    ) -> R<()> {
+        self.call(
+            Method::PATCH,
+            &format!("/task-instances/{id}/skip-downstream"),
+            &[],
+            Some(p),
+        )
+        .await
+        .map(drop)
     }
 
     /// `PUT /task-instances/{id}/rtif`.
     pub async fn set_rtif(&self, id: Uuid, fields: &JsonObject) -> R<()> {
-        self.call(Method::PUT, &format!("/task-instances/{id}/rtif"), &[], Some(fields)).await.map(drop)
+        self.call(
+            Method::PUT,
+            &format!("/task-instances/{id}/rtif"),
+            &[],
+            Some(fields),
+        )
+        .await
+        .map(drop)
     }
 
     /// `PATCH /task-instances/{id}/rendered-map-index`.
     pub async fn set_rendered_map_index(&self, id: Uuid, value: &str) -> R<()> {
-        self.call(Method::PATCH, &format!("/task-instances/{id}/rendered-map-index"), &[], Some(value))
-            .await
-            .map(drop)
+        self.call(
+            Method::PATCH,
+            &format!("/task-instances/{id}/rendered-map-index"),
+            &[],
+            Some(value),
+        )
+        .await
+        .map(drop)
     }
 
     /// `GET /task-instances/{id}/previous-successful-dagrun`.
     pub async fn previous_successful_dag_run(&self, id: Uuid) -> R<PrevSuccessfulDagRunResponse> {
-        self.json(Method::GET, &format!("/task-instances/{id}/previous-successful-dagrun"), &[], NO_BODY)
-            .await
+        self.json(
+            Method::GET,
+            &format!("/task-instances/{id}/previous-successful-dagrun"),
+            &[],
+            NO_BODY,
+        )
+        .await
     }
 
     /// `GET /task-instances/{id}/validate-inlets-and-outlets`.
     pub async fn validate_inlets_and_outlets(&self, id: Uuid) -> R<InactiveAssetsResponse> {
-        self.json(Method::GET, &format!("/task-instances/{id}/validate-inlets-and-outlets"), &[], NO_BODY)
-            .await
+        self.json(
+            Method::GET,
+            &format!("/task-instances/{id}/validate-inlets-and-outlets"),
+            &[],
+            NO_BODY,
+        )
+        .await
     }
 
     /// `GET /task-reschedules/{id}/start_date`.
@@ -132,14 +198,16 @@ impl ApiClient {
 
     /// `GET /task-instances/count`.
     pub async fn ti_count(&self, q: &TiQuery) -> R<i64> {
-        self.json(Method::GET, "/task-instances/count", &q.params(), NO_BODY).await
+        self.json(Method::GET, "/task-instances/count", &q.params(), NO_BODY)
+            .await
     }
 
     /// `GET /task-instances/states`.
     pub async fn ti_states(&self, q: &TiQuery) -> R<TaskStatesResponse> {
         let mut params = q.params();
         params.retain(|(k, _)| *k != "states");
-        self.json(Method::GET, "/task-instances/states", &params, NO_BODY).await
+        self.json(Method::GET, "/task-instances/states", &params, NO_BODY)
+            .await
     }
 
     /// `GET /task-instances/previous/{dag_id}/{task_id}`.
@@ -165,7 +233,8 @@ impl ApiClient {
     /// `GET /task-instances/breadcrumbs`.
     pub async fn breadcrumbs(&self, dag_id: &str, run_id: &str) -> R<TaskBreadcrumbsResponse> {
         let q = [("dag_id", dag_id.to_owned()), ("run_id", run_id.to_owned())];
-        self.json(Method::GET, "/task-instances/breadcrumbs", &q, NO_BODY).await
+        self.json(Method::GET, "/task-instances/breadcrumbs", &q, NO_BODY)
+            .await
     }
 
     /// `GET /xcoms/...`; `Ok(None)` when there is no such value.
@@ -182,7 +251,15 @@ impl ApiClient {
         if include_prior_dates {
             q.push(("include_prior_dates", "true".into()));
         }
-        match self.json(Method::GET, &xcom_path(dag_id, run_id, task_id, key), &q, NO_BODY).await {
+        match self
+            .json(
+                Method::GET,
+                &xcom_path(dag_id, run_id, task_id, key),
+                &q,
+                NO_BODY,
+            )
+            .await
+        {
             Err(e) if e.status() == Some(404) => Ok(None),
             other => other.map(Some),
         }
@@ -198,11 +275,21 @@ impl ApiClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("map_indexes "))
             .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| ClientError::Decode { path, message: "no Content-Range: map_indexes <n>".into() })
+            .ok_or_else(|| ClientError::Decode {
+                path,
+                message: "no Content-Range: map_indexes <n>".into(),
+            })
     }
 
     /// `GET /xcoms/.../item/{offset}`; `Ok(None)` when out of range.
-    pub async fn get_xcom_item(&self, dag_id: &str, run_id: &str, task_id: &str, key: &str, offset: i64) -> R<Option<Value>> {
+    pub async fn get_xcom_item(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+        offset: i64,
+    ) -> R<Option<Value>> {
         let path = format!("{}/item/{offset}", xcom_path(dag_id, run_id, task_id, key));
         match self.json(Method::GET, &path, &[], NO_BODY).await {
             Err(e) if e.status() == Some(404) => Ok(None),
@@ -256,25 +343,59 @@ impl ApiClient {
         if let Some(n) = mapped_length.filter(|n| *n >= 0) {
             q.push(("mapped_length", n.to_string()));
         }
-        self.call(Method::POST, &xcom_path(dag_id, run_id, task_id, key), &q, Some(value)).await.map(drop)
+        self.call(
+            Method::POST,
+            &xcom_path(dag_id, run_id, task_id, key),
+            &q,
+            Some(value),
+        )
+        .await
+        .map(drop)
     }
 
     /// `DELETE /xcoms/...`.
-    pub async fn delete_xcom(&self, dag_id: &str, run_id: &str, task_id: &str, key: &str, map_index: Option<i64>) -> R<()> {
+    pub async fn delete_xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+        map_index: Option<i64>,
+    ) -> R<()> {
         let q = map_index_param(map_index);
-        self.call(Method::DELETE, &xcom_path(dag_id, run_id, task_id, key), &q, NO_BODY).await.map(drop)
+        self.call(
+            Method::DELETE,
+            &xcom_path(dag_id, run_id, task_id, key),
+            &q,
+            NO_BODY,
+        )
+        .await
+        .map(drop)
     }
 
     /// `GET /variables/{key}`; `Ok(None)` when there is no such Variable.
     pub async fn get_variable(&self, key: &str) -> R<Option<VariableResponse>> {
-        match self.json(Method::GET, &format!("/variables/{}", seg(key)), &[], NO_BODY).await {
+        match self
+            .json(
+                Method::GET,
+                &format!("/variables/{}", seg(key)),
+                &[],
+                NO_BODY,
+            )
+            .await
+        {
             Err(e) if e.status() == Some(404) => Ok(None),
             other => other.map(Some),
         }
     }
 
     /// `GET /variables/keys`.
-    pub async fn variable_keys(&self, prefix: Option<&str>, limit: i64, offset: i64) -> R<VariableKeysResponse> {
+    pub async fn variable_keys(
+        &self,
+        prefix: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> R<VariableKeysResponse> {
         let mut q = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
         if let Some(p) = prefix {
             q.push(("prefix", p.to_owned()));
@@ -283,19 +404,46 @@ impl ApiClient {
     }
 
     /// `PUT /variables/{key}`.
-    pub async fn put_variable(&self, key: &str, value: Option<&str>, description: Option<&str>) -> R<()> {
+    pub async fn put_variable(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        description: Option<&str>,
+    ) -> R<()> {
         let body = json!({"val": value, "description": description});
-        self.call(Method::PUT, &format!("/variables/{}", seg(key)), &[], Some(&body)).await.map(drop)
+        self.call(
+            Method::PUT,
+            &format!("/variables/{}", seg(key)),
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(drop)
     }
 
     /// `DELETE /variables/{key}`.
     pub async fn delete_variable(&self, key: &str) -> R<()> {
-        self.call(Method::DELETE, &format!("/variables/{}", seg(key)), &[], NO_BODY).await.map(drop)
+        self.call(
+            Method::DELETE,
+            &format!("/variables/{}", seg(key)),
+            &[],
+            NO_BODY,
+        )
+        .await
+        .map(drop)
     }
 
     /// `GET /connections/{id}`; `Ok(None)` when there is no such Connection.
     pub async fn get_connection(&self, conn_id: &str) -> R<Option<ConnectionResponse>> {
-        match self.json(Method::GET, &format!("/connections/{}", seg(conn_id)), &[], NO_BODY).await {
+        match self
+            .json(
+                Method::GET,
+                &format!("/connections/{}", seg(conn_id)),
+                &[],
+                NO_BODY,
+            )
+            .await
+        {
             Err(e) if e.status() == Some(404) => Ok(None),
             other => other.map(Some),
         }
@@ -303,13 +451,24 @@ impl ApiClient {
 
     /// `GET /dag-runs/{dag_id}/{run_id}`.
     pub async fn get_dag_run(&self, dag_id: &str, run_id: &str) -> R<DagRun> {
-        self.json(Method::GET, &format!("/dag-runs/{}/{}", seg(dag_id), seg(run_id)), &[], NO_BODY).await
+        self.json(
+            Method::GET,
+            &format!("/dag-runs/{}/{}", seg(dag_id), seg(run_id)),
+            &[],
+            NO_BODY,
+        )
+        .await
     }
 
     /// `GET /dag-runs/{dag_id}/{run_id}/state`.
     pub async fn dag_run_state(&self, dag_id: &str, run_id: &str) -> R<DagRunState> {
         let r: DagRunStateResponse = self
-            .json(Method::GET, &format!("/dag-runs/{}/{}/state", seg(dag_id), seg(run_id)), &[], NO_BODY)
+            .json(
+                Method::GET,
+                &format!("/dag-runs/{}/{}/state", seg(dag_id), seg(run_id)),
+                &[],
+                NO_BODY,
+            )
             .await?;
         Ok(r.state)
     }
@@ -338,34 +497,58 @@ impl ApiClient {
         logical_date: Timestamp,
         state: Option<&str>,
     ) -> R<Option<DagRun>> {
-        let mut q = vec![("dag_id", dag_id.to_owned()), ("logical_date", to_rfc3339(&logical_date))];
+        let mut q = vec![
+            ("dag_id", dag_id.to_owned()),
+            ("logical_date", to_rfc3339(&logical_date)),
+        ];
         if let Some(s) = state {
             q.push(("state", s.to_owned()));
         }
-        self.json(Method::GET, "/dag-runs/previous", &q, NO_BODY).await
+        self.json(Method::GET, "/dag-runs/previous", &q, NO_BODY)
+            .await
     }
 
     /// `POST /dag-runs/{dag_id}/{run_id}`.
-    pub async fn trigger_dag_run(&self, dag_id: &str, run_id: &str, p: &TriggerDAGRunPayload) -> R<()> {
-        self.call(Method::POST, &format!("/dag-runs/{}/{}", seg(dag_id), seg(run_id)), &[], Some(p))
-            .await
-            .map(drop)
+    pub async fn trigger_dag_run(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        p: &TriggerDAGRunPayload,
+    ) -> R<()> {
+        self.call(
+            Method::POST,
+            &format!("/dag-runs/{}/{}", seg(dag_id), seg(run_id)),
+            &[],
+            Some(p),
+        )
+        .await
+        .map(drop)
     }
 
     /// `POST /dag-runs/{dag_id}/{run_id}/clear`.
     pub async fn clear_dag_run(&self, dag_id: &str, run_id: &str) -> R<()> {
-        self.call(Method::POST, &format!("/dag-runs/{}/{}/clear", seg(dag_id), seg(run_id)), &[], NO_BODY)
-            .await
-            .map(drop)
+        self.call(
+            Method::POST,
+            &format!("/dag-runs/{}/{}/clear", seg(dag_id), seg(run_id)),
+            &[],
+            NO_BODY,
+        )
+        .await
+        .map(drop)
     }
 
     /// `GET /dags/{dag_id}`.
     pub async fn get_dag(&self, dag_id: &str) -> R<DagResponse> {
-        self.json(Method::GET, &format!("/dags/{}", seg(dag_id)), &[], NO_BODY).await
+        self.json(Method::GET, &format!("/dags/{}", seg(dag_id)), &[], NO_BODY)
+            .await
     }
 
     /// `GET /assets/by-name` or `/assets/by-uri`; `Ok(None)` when there is no such asset.
-    pub async fn get_asset(&self, name: Option<&str>, uri: Option<&str>) -> R<Option<AssetResponse>> {
+    pub async fn get_asset(
+        &self,
+        name: Option<&str>,
+        uri: Option<&str>,
+    ) -> R<Option<AssetResponse>> {
         let (path, q) = match (name, uri) {
             (Some(n), _) => ("/assets/by-name", [("name", n.to_owned())]),
             (None, Some(u)) => ("/assets/by-uri", [("uri", u.to_owned())]),
@@ -379,7 +562,15 @@ impl ApiClient {
 
     /// `GET /assets/by-alias`.
     pub async fn assets_by_alias(&self, alias_name: &str) -> R<Vec<AssetResponse>> {
-        match self.json(Method::GET, "/assets/by-alias", &[("alias_name", alias_name.to_owned())], NO_BODY).await {
+        match self
+            .json(
+                Method::GET,
+                "/assets/by-alias",
+                &[("alias_name", alias_name.to_owned())],
+                NO_BODY,
+            )
+            .await
+        {
             Err(e) if e.status() == Some(404) => Ok(Vec::new()),
             other => other,
         }

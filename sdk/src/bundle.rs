@@ -17,7 +17,11 @@ pub struct Bundle {
 impl Bundle {
     /// A bundle named `name` (its executable's file name in the bundles directory).
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), version: None, dags: Vec::new() }
+        Self {
+            name: name.into(),
+            version: None,
+            dags: Vec::new(),
+        }
     }
 
     /// Its version.
@@ -37,7 +41,11 @@ impl Bundle {
         Ok(BundleDefinition {
             bundle: self.name.clone(),
             version: self.version.clone(),
-            dags: self.dags.iter().map(Dag::definition).collect::<Result<_, _>>()?,
+            dags: self
+                .dags
+                .iter()
+                .map(Dag::definition)
+                .collect::<Result<_, _>>()?,
         })
     }
 

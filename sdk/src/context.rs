@@ -21,7 +21,8 @@ pub struct Context<'a> {
 }
 
 fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T, TaskError> {
-    serde_json::from_value(v).map_err(|e| TaskError::fail(format!("{what} has an unexpected shape: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| TaskError::fail(format!("{what} has an unexpected shape: {e}")))
 }
 
 fn unexpected(what: &str, got: Option<ToTask>) -> TaskError {
@@ -38,7 +39,12 @@ impl<'a> Context<'a> {
         startup: &'a StartupDetails,
         map_source: Option<&'a str>,
     ) -> Self {
-        Self { comms, log, startup, map_source }
+        Self {
+            comms,
+            log,
+            startup,
+            map_source,
+        }
     }
 
     /// The task instance.
@@ -77,8 +83,13 @@ impl<'a> Context<'a> {
     }
 
     /// Publishes `value` under `key` for downstream tasks.
-    pub fn xcom_push<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), TaskError> {
-        let value = serde_json::to_value(value).map_err(|e| TaskError::fail(format!("XCom {key:?} is not JSON: {e}")))?;
+    pub fn xcom_push<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), TaskError> {
+        let value = serde_json::to_value(value)
+            .map_err(|e| TaskError::fail(format!("XCom {key:?} is not JSON: {e}")))?;
         let ti = &self.startup.ti;
         let msg = SetXCom {
             key: key.to_owned(),
@@ -95,7 +106,11 @@ impl<'a> Context<'a> {
     }
 
     /// Reads XCom `key` of `task_id` (unmapped) in this run; `None` if it does not exist.
-    pub fn xcom_pull_key<T: DeserializeOwned>(&mut self, task_id: &str, key: &str) -> Result<Option<T>, TaskError> {
+    pub fn xcom_pull_key<T: DeserializeOwned>(
+        &mut self,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<T>, TaskError> {
         let ti = &self.startup.ti;
         let msg = GetXCom {
             key: key.to_owned(),
@@ -107,18 +122,26 @@ impl<'a> Context<'a> {
         };
         match self.comms.request(ToSupervisor::GetXCom(msg))? {
             Some(ToTask::XComResult(r)) if r.value.is_null() => Ok(None),
-            Some(ToTask::XComResult(r)) => decode(&format!("XCom {key:?} of {task_id:?}"), r.value).map(Some),
+            Some(ToTask::XComResult(r)) => {
+                decode(&format!("XCom {key:?} of {task_id:?}"), r.value).map(Some)
+            }
             other => Err(unexpected("GetXCom", other)),
         }
     }
 
     /// Reads the return value of `task_id` in this run.
-    pub fn xcom_pull<T: DeserializeOwned>(&mut self, task_id: &str) -> Result<Option<T>, TaskError> {
+    pub fn xcom_pull<T: DeserializeOwned>(
+        &mut self,
+        task_id: &str,
+    ) -> Result<Option<T>, TaskError> {
         self.xcom_pull_key(task_id, RETURN_VALUE)
     }
 
     /// Reads the return values of every mapped instance of `task_id`, in map-index order.
-    pub fn xcom_pull_mapped<T: DeserializeOwned>(&mut self, task_id: &str) -> Result<Vec<T>, TaskError> {
+    pub fn xcom_pull_mapped<T: DeserializeOwned>(
+        &mut self,
+        task_id: &str,
+    ) -> Result<Vec<T>, TaskError> {
         let ti = &self.startup.ti;
         let msg = GetXComSequenceSlice {
             key: RETURN_VALUE.into(),
@@ -130,10 +153,15 @@ impl<'a> Context<'a> {
             step: None,
             include_prior_dates: false,
         };
-        match self.comms.request(ToSupervisor::GetXComSequenceSlice(msg))? {
-            Some(ToTask::XComSequenceSliceResult(r)) => {
-                r.root.into_iter().map(|v| decode(&format!("a result of {task_id:?}"), v)).collect()
-            }
+        match self
+            .comms
+            .request(ToSupervisor::GetXComSequenceSlice(msg))?
+        {
+            Some(ToTask::XComSequenceSliceResult(r)) => r
+                .root
+                .into_iter()
+                .map(|v| decode(&format!("a result of {task_id:?}"), v))
+                .collect(),
             other => Err(unexpected("GetXComSequenceSlice", other)),
         }
     }
@@ -142,7 +170,9 @@ impl<'a> Context<'a> {
     pub fn mapped_item<T: DeserializeOwned>(&mut self) -> Result<T, TaskError> {
         let source = self
             .map_source
-            .ok_or_else(|| TaskError::fail_no_retry("mapped_item() called in a task that is not mapped"))?
+            .ok_or_else(|| {
+                TaskError::fail_no_retry("mapped_item() called in a task that is not mapped")
+            })?
             .to_owned();
         let index = self.map_index();
         let list: Vec<Value> = self
@@ -157,34 +187,51 @@ impl<'a> Context<'a> {
 
     /// Reads a Variable; `None` if it does not exist.
     pub fn variable(&mut self, key: &str) -> Result<Option<String>, TaskError> {
-        match self.comms.request(ToSupervisor::GetVariable(GetVariable { key: key.to_owned() }))? {
+        match self.comms.request(ToSupervisor::GetVariable(GetVariable {
+            key: key.to_owned(),
+        }))? {
             Some(ToTask::VariableResult(v)) => Ok(v.value),
             Some(ToTask::ErrorResponse(e)) if e.error == ErrorType::VariableNotFound => Ok(None),
-            Some(ToTask::ErrorResponse(e)) => Err(TaskError::fail(format!("Variable {key:?}: {e}"))),
+            Some(ToTask::ErrorResponse(e)) => {
+                Err(TaskError::fail(format!("Variable {key:?}: {e}")))
+            }
             other => Err(unexpected("GetVariable", other)),
         }
     }
 
     /// Writes a Variable.
     pub fn set_variable(&mut self, key: &str, value: &str) -> Result<(), TaskError> {
-        let msg = PutVariable { key: key.to_owned(), value: Some(value.to_owned()), description: None };
+        let msg = PutVariable {
+            key: key.to_owned(),
+            value: Some(value.to_owned()),
+            description: None,
+        };
         self.comms.request(ToSupervisor::PutVariable(msg))?;
         Ok(())
     }
 
     /// Reads a Connection; `None` if it does not exist.
     pub fn connection(&mut self, conn_id: &str) -> Result<Option<ConnectionResponse>, TaskError> {
-        match self.comms.request(ToSupervisor::GetConnection(GetConnection { conn_id: conn_id.to_owned() }))? {
+        match self
+            .comms
+            .request(ToSupervisor::GetConnection(GetConnection {
+                conn_id: conn_id.to_owned(),
+            }))? {
             Some(ToTask::ConnectionResult(c)) => Ok(Some(c)),
             Some(ToTask::ErrorResponse(e)) if e.error == ErrorType::ConnectionNotFound => Ok(None),
-            Some(ToTask::ErrorResponse(e)) => Err(TaskError::fail(format!("Connection {conn_id:?}: {e}"))),
+            Some(ToTask::ErrorResponse(e)) => {
+                Err(TaskError::fail(format!("Connection {conn_id:?}: {e}")))
+            }
             other => Err(unexpected("GetConnection", other)),
         }
     }
 
     /// Asks the supervisor to redact `secret` from the task's logs.
     pub fn mask_secret(&mut self, secret: &str) -> Result<(), TaskError> {
-        self.comms.request(ToSupervisor::MaskSecret(MaskSecret { value: Value::String(secret.to_owned()), name: None }))?;
+        self.comms.request(ToSupervisor::MaskSecret(MaskSecret {
+            value: Value::String(secret.to_owned()),
+            name: None,
+        }))?;
         Ok(())
     }
 }

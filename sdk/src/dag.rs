@@ -33,12 +33,17 @@ impl Task {
             task_group_id: None,
             priority_weight: 1,
         };
-        Self { def, operator: Arc::new(operator) }
+        Self {
+            def,
+            operator: Arc::new(operator),
+        }
     }
 
     /// Runs after these tasks.
     pub fn after<I: IntoIterator<Item = S>, S: Into<String>>(mut self, upstream: I) -> Self {
-        self.def.upstream.extend(upstream.into_iter().map(Into::into));
+        self.def
+            .upstream
+            .extend(upstream.into_iter().map(Into::into));
         self
     }
 
@@ -168,7 +173,9 @@ impl Dag {
 
     /// Whether some task maps over `task_id`'s result (which must then be a list).
     pub fn is_mapped_over(&self, task_id: &str) -> bool {
-        self.tasks.values().any(|t| t.def.map_over.as_deref() == Some(task_id))
+        self.tasks
+            .values()
+            .any(|t| t.def.map_over.as_deref() == Some(task_id))
     }
 
     /// The definition the server registers, after checking that upstreams exist and that there
@@ -177,7 +184,10 @@ impl Dag {
         for t in self.tasks.values() {
             for up in &t.def.upstream {
                 if !self.tasks.contains_key(up) {
-                    return Err(format!("{}: task {:?} depends on unknown task {up:?}", self.def.dag_id, t.def.task_id));
+                    return Err(format!(
+                        "{}: task {:?} depends on unknown task {up:?}",
+                        self.def.dag_id, t.def.task_id
+                    ));
                 }
             }
         }
@@ -185,13 +195,25 @@ impl Dag {
         let mut remaining: BTreeMap<&str, BTreeSet<&str>> = self
             .tasks
             .values()
-            .map(|t| (t.def.task_id.as_str(), t.def.upstream.iter().map(String::as_str).collect()))
+            .map(|t| {
+                (
+                    t.def.task_id.as_str(),
+                    t.def.upstream.iter().map(String::as_str).collect(),
+                )
+            })
             .collect();
         while !remaining.is_empty() {
-            let ready: Vec<&str> = remaining.iter().filter(|(_, ups)| ups.is_empty()).map(|(t, _)| *t).collect();
+            let ready: Vec<&str> = remaining
+                .iter()
+                .filter(|(_, ups)| ups.is_empty())
+                .map(|(t, _)| *t)
+                .collect();
             if ready.is_empty() {
                 let stuck: Vec<&str> = remaining.keys().copied().collect();
-                return Err(format!("{}: dependency cycle among {stuck:?}", self.def.dag_id));
+                return Err(format!(
+                    "{}: dependency cycle among {stuck:?}",
+                    self.def.dag_id
+                ));
             }
             for t in ready {
                 remaining.remove(t);

@@ -25,6 +25,16 @@ pub struct Deferral {
 }
 
 impl Deferral {
+    /// Wait for `trigger`, then resume in `next_method`.
+    pub fn new(trigger: Trigger, next_method: impl Into<String>) -> Self {
+        Self {
+            trigger,
+            next_method: next_method.into(),
+            next_kwargs: serde_json::Map::new(),
+            timeout: None,
+        }
+    }
+
     /// Adds an argument for the resume method.
     pub fn with_kwarg(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.next_kwargs.insert(key.to_owned(), value.into());
@@ -75,27 +85,39 @@ pub enum TaskError {
 impl TaskError {
     /// A failure (retried if retries are left).
     pub fn fail(message: impl Into<String>) -> Self {
-        Self::Failed { message: message.into() }
+        Self::Failed {
+            message: message.into(),
+        }
     }
 
     /// A failure that must not be retried.
     pub fn fail_no_retry(message: impl Into<String>) -> Self {
-        Self::FailedNoRetry { message: message.into() }
+        Self::FailedNoRetry {
+            message: message.into(),
+        }
     }
 
     /// Skip this task.
     pub fn skip(reason: impl Into<String>) -> Self {
-        Self::Skipped { reason: reason.into() }
+        Self::Skipped {
+            reason: reason.into(),
+        }
     }
 
     /// Ask for a retry.
     pub fn retry(reason: impl Into<String>) -> Self {
-        Self::Retry { reason: reason.into(), delay: None }
+        Self::Retry {
+            reason: reason.into(),
+            delay: None,
+        }
     }
 
     /// Ask for a retry after `delay`.
     pub fn retry_after(reason: impl Into<String>, delay: Duration) -> Self {
-        Self::Retry { reason: reason.into(), delay: Some(delay) }
+        Self::Retry {
+            reason: reason.into(),
+            delay: Some(delay),
+        }
     }
 
     /// Run again at `at`.
@@ -103,19 +125,10 @@ impl TaskError {
         Self::Reschedule { at }
     }
 
-    /// Defer to `trigger`, resuming in `next_method`.
+    /// Defer to `trigger`, resuming in `next_method` (see [`Deferral`] for arguments and a
+    /// timeout).
     pub fn defer(trigger: Trigger, next_method: impl Into<String>) -> Self {
-        Self::Defer(Box::new(Deferral {
-            trigger,
-            next_method: next_method.into(),
-            next_kwargs: serde_json::Map::new(),
-            timeout: None,
-        }))
-    }
-
-    /// Defer with a fully built [`Deferral`].
-    pub fn defer_with(d: Deferral) -> Self {
-        Self::Defer(Box::new(d))
+        Deferral::new(trigger, next_method).into()
     }
 }
 
@@ -127,8 +140,18 @@ impl fmt::Display for TaskError {
             Self::Skipped { reason } => write!(f, "skipped: {reason}"),
             Self::Retry { reason, .. } => write!(f, "retry requested: {reason}"),
             Self::Reschedule { at } => write!(f, "rescheduled to {at}"),
-            Self::Defer(d) => write!(f, "deferred to {} (resume in {})", d.trigger.classpath, d.next_method),
+            Self::Defer(d) => write!(
+                f,
+                "deferred to {} (resume in {})",
+                d.trigger.classpath, d.next_method
+            ),
         }
+    }
+}
+
+impl From<Deferral> for TaskError {
+    fn from(d: Deferral) -> Self {
+        Self::Defer(Box::new(d))
     }
 }
 

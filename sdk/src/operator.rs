@@ -12,7 +12,12 @@ pub trait Operator: Send + Sync + 'static {
 
     /// Resumes a deferred task in `method` with `kwargs` (the trigger's event is under
     /// `kwargs["event"]`).
-    fn resume(&self, ctx: &mut Context<'_>, method: &str, kwargs: &Map<String, Value>) -> TaskResult {
+    fn resume(
+        &self,
+        ctx: &mut Context<'_>,
+        method: &str,
+        kwargs: &Map<String, Value>,
+    ) -> TaskResult {
         let _ = (ctx, kwargs);
         Err(TaskError::fail_no_retry(format!(
             "this operator cannot resume in {method:?}: it never defers"
@@ -21,7 +26,10 @@ pub trait Operator: Send + Sync + 'static {
 
     /// A short name for DAG listings.
     fn type_name(&self) -> &'static str {
-        std::any::type_name::<Self>().rsplit("::").next().unwrap_or("Operator")
+        std::any::type_name::<Self>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("Operator")
     }
 }
 

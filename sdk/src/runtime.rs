@@ -6,7 +6,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_protocol::api::{DeferredLiteral, SuccessLiteral, UpForRescheduleLiteral, UpForRetryLiteral};
+use airlock_protocol::api::{
+    DeferredLiteral, SuccessLiteral, UpForRescheduleLiteral, UpForRetryLiteral,
+};
 use airlock_protocol::comms::*;
 use airlock_protocol::state::TerminalStateNonSuccess;
 use airlock_protocol::time::IsoDuration;
@@ -26,18 +28,37 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-fn execute(task: &Task, ctx: &mut Context<'_>, startup: &StartupDetails) -> Result<Value, TaskError> {
+fn execute(
+    task: &Task,
+    ctx: &mut Context<'_>,
+    startup: &StartupDetails,
+) -> Result<Value, TaskError> {
     let context = &startup.ti_context;
     match context.next_method.as_deref() {
         None => task.operator.execute(ctx),
         Some("__fail__") => {
             let kwargs = context.next_kwargs.as_ref().and_then(Value::as_object);
-            let error = kwargs.and_then(|k| k.get("error")).and_then(Value::as_str).unwrap_or("trigger failure");
-            let trace = kwargs.and_then(|k| k.get("traceback")).map(Value::to_string).unwrap_or_default();
-            Err(TaskError::fail(format!("deferral failed: {error} {trace}").trim_end().to_owned()))
+            let error = kwargs
+                .and_then(|k| k.get("error"))
+                .and_then(Value::as_str)
+                .unwrap_or("trigger failure");
+            let trace = kwargs
+                .and_then(|k| k.get("traceback"))
+                .map(Value::to_string)
+                .unwrap_or_default();
+            Err(TaskError::fail(
+                format!("deferral failed: {error} {trace}")
+                    .trim_end()
+                    .to_owned(),
+            ))
         }
         Some(method) => {
-            let kwargs = context.next_kwargs.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
+            let kwargs = context
+                .next_kwargs
+                .as_ref()
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             task.operator.resume(ctx, method, &kwargs)
         }
     }
@@ -48,10 +69,23 @@ fn terminal_message(result: Result<(), TaskError>, should_retry: bool) -> (ToSup
     let now = Utc::now();
     let failed = |why: String| {
         if should_retry {
-            let m = RetryTask { state: UpForRetryLiteral::Value, end_date: now, rendered_map_index: None, retry_delay_seconds: None, retry_reason: Some(why.clone()) };
-            (ToSupervisor::RetryTask(m), format!("failed, will retry: {why}"))
+            let m = RetryTask {
+                state: UpForRetryLiteral::Value,
+                end_date: now,
+                rendered_map_index: None,
+                retry_delay_seconds: None,
+                retry_reason: Some(why.clone()),
+            };
+            (
+                ToSupervisor::RetryTask(m),
+                format!("failed, will retry: {why}"),
+            )
         } else {
-            let m = TaskState { state: TerminalStateNonSuccess::Failed, end_date: Some(now), rendered_map_index: None };
+            let m = TaskState {
+                state: TerminalStateNonSuccess::Failed,
+                end_date: Some(now),
+                rendered_map_index: None,
+            };
             (ToSupervisor::TaskState(m), format!("failed: {why}"))
         }
     };
@@ -69,7 +103,11 @@ fn terminal_message(result: Result<(), TaskError>, should_retry: bool) -> (ToSup
         Err(TaskError::Failed { message }) => failed(message),
         Err(TaskError::FailedNoRetry { message }) => failed_no_retry(message),
         Err(TaskError::Skipped { reason }) => (
-            ToSupervisor::TaskState(TaskState { state: TerminalStateNonSuccess::Skipped, end_date: Some(now), rendered_map_index: None }),
+            ToSupervisor::TaskState(TaskState {
+                state: TerminalStateNonSuccess::Skipped,
+                end_date: Some(now),
+                rendered_map_index: None,
+            }),
             format!("skipped: {reason}"),
         ),
         Err(TaskError::Retry { reason, delay }) if should_retry => (
@@ -82,13 +120,22 @@ fn terminal_message(result: Result<(), TaskError>, should_retry: bool) -> (ToSup
             }),
             format!("will retry: {reason}"),
         ),
-        Err(TaskError::Retry { reason, .. }) => failed_no_retry(format!("{reason} (no retries left)")),
+        Err(TaskError::Retry { reason, .. }) => {
+            failed_no_retry(format!("{reason} (no retries left)"))
+        }
         Err(TaskError::Reschedule { at }) => (
-            ToSupervisor::RescheduleTask(RescheduleTask { state: UpForRescheduleLiteral::Value, reschedule_date: at, end_date: now }),
+            ToSupervisor::RescheduleTask(RescheduleTask {
+                state: UpForRescheduleLiteral::Value,
+                reschedule_date: at,
+                end_date: now,
+            }),
             format!("rescheduled to {at}"),
         ),
         Err(TaskError::Defer(d)) => {
-            let timeout = d.timeout.and_then(|t| chrono::TimeDelta::from_std(t).ok()).map(IsoDuration);
+            let timeout = d
+                .timeout
+                .and_then(|t| chrono::TimeDelta::from_std(t).ok())
+                .map(IsoDuration);
             let msg = DeferTask {
                 state: DeferredLiteral::Value,
                 classpath: d.trigger.classpath.clone(),
@@ -99,25 +146,42 @@ fn terminal_message(result: Result<(), TaskError>, should_retry: bool) -> (ToSup
                 next_kwargs: Some(d.next_kwargs.into_iter().collect()),
                 rendered_map_index: None,
             };
-            (ToSupervisor::DeferTask(msg), format!("deferred to {} (resume in {})", d.trigger.classpath, d.next_method))
+            (
+                ToSupervisor::DeferTask(msg),
+                format!(
+                    "deferred to {} (resume in {})",
+                    d.trigger.classpath, d.next_method
+                ),
+            )
         }
     }
 }
 
 fn failed_no_retry(why: String) -> (ToSupervisor, String) {
-    let m = TaskState { state: TerminalStateNonSuccess::Failed, end_date: Some(Utc::now()), rendered_map_index: None };
+    let m = TaskState {
+        state: TerminalStateNonSuccess::Failed,
+        end_date: Some(Utc::now()),
+        rendered_map_index: None,
+    };
     (ToSupervisor::TaskState(m), format!("failed: {why}"))
 }
 
 /// Pushes the return value (with its length when a downstream task maps over it).
-fn push_result(ctx: &mut Context<'_>, dag: &Dag, startup: &StartupDetails, value: Value) -> Result<(), TaskError> {
+fn push_result(
+    ctx: &mut Context<'_>,
+    dag: &Dag,
+    startup: &StartupDetails,
+    value: Value,
+) -> Result<(), TaskError> {
     if value.is_null() {
         return Ok(());
     }
     let ti = &startup.ti;
     let mapped_length = if dag.is_mapped_over(&ti.task_id) {
         let n = value.as_array().map(Vec::len).ok_or_else(|| {
-            TaskError::fail_no_retry("a downstream task maps over this task's result, which must be a list")
+            TaskError::fail_no_retry(
+                "a downstream task maps over this task's result, which must be a list",
+            )
         })?;
         Some(n as i64)
     } else {
@@ -156,14 +220,26 @@ pub fn run(dags: &[Dag]) -> ExitCode {
         }
     };
     let ti = &startup.ti;
-    for (k, v) in [("ti_id", ti.id.to_string()), ("dag_id", ti.dag_id.clone()), ("task_id", ti.task_id.clone()), ("run_id", ti.run_id.clone())] {
+    for (k, v) in [
+        ("ti_id", ti.id.to_string()),
+        ("dag_id", ti.dag_id.clone()),
+        ("task_id", ti.task_id.clone()),
+        ("run_id", ti.run_id.clone()),
+    ] {
         logger.bind(k, v);
     }
     logger.bind("try_number", ti.try_number);
     logger.bind("map_index", ti.map_index);
     let logger = Arc::new(logger);
-    let Some((dag, task)) = dags.iter().find(|d| d.dag_id() == ti.dag_id).and_then(|d| Some((d, d.get(&ti.task_id)?))) else {
-        let why = format!("this bundle has no task {:?} in DAG {:?}", ti.task_id, ti.dag_id);
+    let Some((dag, task)) = dags
+        .iter()
+        .find(|d| d.dag_id() == ti.dag_id)
+        .and_then(|d| Some((d, d.get(&ti.task_id)?)))
+    else {
+        let why = format!(
+            "this bundle has no task {:?} in DAG {:?}",
+            ti.task_id, ti.dag_id
+        );
         logger.error(&why);
         let (msg, _) = failed_no_retry(why);
         return match comms.request(msg) {
@@ -174,7 +250,9 @@ pub fn run(dags: &[Dag]) -> ExitCode {
 
     {
         let hook_logger = logger.clone();
-        std::panic::set_hook(Box::new(move |info| hook_logger.error(&format!("task panicked: {info}"))));
+        std::panic::set_hook(Box::new(move |info| {
+            hook_logger.error(&format!("task panicked: {info}"))
+        }));
     }
     let should_retry = startup.ti_context.should_retry;
     let outcome = {
@@ -193,10 +271,17 @@ pub fn run(dags: &[Dag]) -> ExitCode {
             Ok(())
         };
         clear().and_then(|()| {
-            logger.info(if startup.ti_context.next_method.is_some() { "resuming task" } else { "starting task" });
+            logger.info(if startup.ti_context.next_method.is_some() {
+                "resuming task"
+            } else {
+                "starting task"
+            });
             match catch_unwind(AssertUnwindSafe(|| execute(task, &mut ctx, &startup))) {
                 Ok(result) => result.and_then(|value| push_result(&mut ctx, dag, &startup, value)),
-                Err(payload) => Err(TaskError::fail(format!("panic: {}", panic_message(payload.as_ref())))),
+                Err(payload) => Err(TaskError::fail(format!(
+                    "panic: {}",
+                    panic_message(payload.as_ref())
+                ))),
             }
         })
     };

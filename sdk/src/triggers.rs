@@ -40,17 +40,26 @@ impl Trigger {
             Value::Null => Map::new(),
             other => Map::from_iter([("value".to_owned(), other)]),
         };
-        Self { classpath: classpath.into(), kwargs }
+        Self {
+            classpath: classpath.into(),
+            kwargs,
+        }
     }
 
     /// Fires at `at`; the resume method gets the moment as `event`.
     pub fn date_time(at: DateTime<Utc>) -> Self {
-        Self::new(DATE_TIME_TRIGGER, json!({"moment": serde_datetime(at), "end_from_trigger": false}))
+        Self::new(
+            DATE_TIME_TRIGGER,
+            json!({"moment": serde_datetime(at), "end_from_trigger": false}),
+        )
     }
 
     /// Fires at `at` and finishes the task as successful without resuming it.
     pub fn date_time_then_succeed(at: DateTime<Utc>) -> Self {
-        Self::new(DATE_TIME_TRIGGER, json!({"moment": serde_datetime(at), "end_from_trigger": true}))
+        Self::new(
+            DATE_TIME_TRIGGER,
+            json!({"moment": serde_datetime(at), "end_from_trigger": true}),
+        )
     }
 
     /// Fires `after` from now.

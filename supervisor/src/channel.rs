@@ -40,7 +40,12 @@ impl RunnerChannel {
     /// Wraps the socket, refusing frames above `max_frame_bytes`.
     pub fn new(stream: UnixStream, max_frame_bytes: usize) -> Self {
         let (read, write) = stream.into_split();
-        Self { read, write, decoder: FrameDecoder::new(max_frame_bytes), eof: false }
+        Self {
+            read,
+            write,
+            decoder: FrameDecoder::new(max_frame_bytes),
+            eof: false,
+        }
     }
 
     /// The next request; `None` at a clean end of stream. Cancel-safe: bytes read before a

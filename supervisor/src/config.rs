@@ -8,7 +8,11 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct SupervisorConfig {
     /// Base URL of the Execution API.
-    #[arg(long, env = "AIRLOCK_API_URL", default_value = "http://127.0.0.1:8080/execution")]
+    #[arg(
+        long,
+        env = "AIRLOCK_API_URL",
+        default_value = "http://127.0.0.1:8080/execution"
+    )]
     pub api_url: String,
     /// Directory of bundle executables (see the README for how a runner is found).
     #[arg(long, env = "AIRLOCK_BUNDLES_DIR", default_value = "bundles")]
@@ -53,7 +57,9 @@ pub struct SupervisorConfig {
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(v.is_finite() && v >= 0.0) {
         return Err(format!("{s:?} is not a non-negative number of seconds"));
     }

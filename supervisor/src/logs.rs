@@ -28,7 +28,14 @@ pub enum Source {
 }
 
 /// The path of a try's log under `log_dir`, as Airflow names it.
-pub fn log_path(log_dir: &Path, dag_id: &str, run_id: &str, task_id: &str, map_index: i64, try_number: i64) -> PathBuf {
+pub fn log_path(
+    log_dir: &Path,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: i64,
+    try_number: i64,
+) -> PathBuf {
     let clean = |s: &str| s.replace(['/', '\0'], "_");
     let mut p = log_dir
         .join(format!("dag_id={}", clean(dag_id)))
@@ -55,7 +62,9 @@ pub struct LogWriter {
 impl LogWriter {
     /// Waits until every record sent before all [`TaskLog`] handles were dropped is written.
     pub async fn finish(self) -> std::io::Result<()> {
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
@@ -65,11 +74,19 @@ fn now_stamp() -> String {
 
 impl TaskLog {
     /// Opens (appending) the log at `path` and starts its writer.
-    pub async fn open(path: &Path, mirror: bool, redactor: Arc<Mutex<Redactor>>) -> std::io::Result<(Self, LogWriter)> {
+    pub async fn open(
+        path: &Path,
+        mirror: bool,
+        redactor: Arc<Mutex<Redactor>>,
+    ) -> std::io::Result<(Self, LogWriter)> {
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
         let task = tokio::spawn(async move {
             let mut stdout = tokio::io::stdout();
@@ -90,7 +107,9 @@ impl TaskLog {
 
     /// Writes one record (redacted).
     pub fn write(&self, mut record: Map<String, Value>) {
-        record.entry("timestamp").or_insert_with(|| Value::String(now_stamp()));
+        record
+            .entry("timestamp")
+            .or_insert_with(|| Value::String(now_stamp()));
         let mut v = Value::Object(record);
         if let Ok(r) = self.redactor.lock()
             && !r.is_empty()
@@ -114,7 +133,11 @@ impl TaskLog {
         let text = text.trim_end();
         match source {
             Source::Stdout | Source::Stderr => {
-                let (logger, level) = if source == Source::Stdout { ("task.stdout", "info") } else { ("task.stderr", "error") };
+                let (logger, level) = if source == Source::Stdout {
+                    ("task.stdout", "info")
+                } else {
+                    ("task.stderr", "error")
+                };
                 let mut m = Map::new();
                 m.insert("level".into(), json!(level));
                 m.insert("logger".into(), json!(logger));
@@ -123,9 +146,15 @@ impl TaskLog {
             }
             Source::Structured => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(mut m)) => {
-                    let level = m.get("level").and_then(Value::as_str).map(str::to_ascii_lowercase);
+                    let level = m
+                        .get("level")
+                        .and_then(Value::as_str)
+                        .map(str::to_ascii_lowercase);
                     let level = match level.as_deref() {
-                        Some("critical" | "error" | "exception" | "warning" | "warn" | "info" | "debug") => level,
+                        Some(
+                            "critical" | "error" | "exception" | "warning" | "warn" | "info"
+                            | "debug",
+                        ) => level,
                         _ => Some("info".to_owned()),
                     };
                     m.insert("level".into(), json!(level));
@@ -134,7 +163,10 @@ impl TaskLog {
                     self.write(m);
                 }
                 _ if text.is_empty() => {}
-                _ => self.note("error", format!("malformed log line from the runner: {text}")),
+                _ => self.note(
+                    "error",
+                    format!("malformed log line from the runner: {text}"),
+                ),
             },
         }
     }
@@ -175,8 +207,14 @@ mod tests {
     #[test]
     fn paths_follow_airflows_template() {
         let p = log_path(Path::new("/logs"), "etl", "manual__2026/01", "load", -1, 2);
-        assert_eq!(p, Path::new("/logs/dag_id=etl/run_id=manual__2026_01/task_id=load/attempt=2.log"));
+        assert_eq!(
+            p,
+            Path::new("/logs/dag_id=etl/run_id=manual__2026_01/task_id=load/attempt=2.log")
+        );
         let p = log_path(Path::new("/logs"), "etl", "r", "load", 3, 1);
-        assert_eq!(p, Path::new("/logs/dag_id=etl/run_id=r/task_id=load/map_index=3/attempt=1.log"));
+        assert_eq!(
+            p,
+            Path::new("/logs/dag_id=etl/run_id=r/task_id=load/map_index=3/attempt=1.log")
+        );
     }
 }

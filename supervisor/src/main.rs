@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "supervisor", version, about = "Run one Airlock task try in an isolated runner process")]
+#[command(
+    name = "supervisor",
+    version,
+    about = "Run one Airlock task try in an isolated runner process"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,7 +39,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -51,7 +56,10 @@ fn main() -> ExitCode {
         }
     };
     // One thread: the runner is forked from it, and PR_SET_PDEATHSIG follows that thread.
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");

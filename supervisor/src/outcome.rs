@@ -2,7 +2,9 @@
 
 use std::process::ExitStatus;
 
-use airlock_protocol::api::{TIRetryStatePayload, TIStatePayload, TITerminalStatePayload, UpForRetryLiteral};
+use airlock_protocol::api::{
+    TIRetryStatePayload, TIStatePayload, TITerminalStatePayload, UpForRetryLiteral,
+};
 use airlock_protocol::state::{TaskInstanceState, TerminalStateNonSuccess};
 use chrono::{DateTime, Utc};
 
@@ -100,9 +102,15 @@ pub struct Decision {
 fn describe_exit(status: Option<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
-        Some(s) if s.code().is_some() => format!("the runner exited with code {}", s.code().unwrap_or_default()),
+        Some(s) if s.code().is_some() => format!(
+            "the runner exited with code {}",
+            s.code().unwrap_or_default()
+        ),
         Some(s) => match s.signal() {
-            Some(9) => "the runner was killed by SIGKILL (out of memory, or killed by the supervisor)".into(),
+            Some(9) => {
+                "the runner was killed by SIGKILL (out of memory, or killed by the supervisor)"
+                    .into()
+            }
             Some(11) => "the runner crashed (SIGSEGV)".into(),
             Some(sig) => format!("the runner was killed by signal {sig}"),
             None => "the runner ended".into(),
@@ -112,12 +120,25 @@ fn describe_exit(status: Option<ExitStatus>) -> String {
 }
 
 /// Decides the final report from what happened (the rules are in the README).
-pub fn decide(state: &TryState, exit: Option<ExitStatus>, should_retry: bool, now: DateTime<Utc>) -> Decision {
+pub fn decide(
+    state: &TryState,
+    exit: Option<ExitStatus>,
+    should_retry: bool,
+    now: DateTime<Utc>,
+) -> Decision {
     if let Some(s) = state.reported {
-        return Decision { report: None, outcome: Outcome::of_state(s), reason: format!("the runner reported {s}") };
+        return Decision {
+            report: None,
+            outcome: Outcome::of_state(s),
+            reason: format!("the runner reported {s}"),
+        };
     }
     if let Some(StopReason::ServerSaysStop(why)) = &state.stopped {
-        return Decision { report: None, outcome: Outcome::Stopped, reason: format!("the server stopped the task: {why}") };
+        return Decision {
+            report: None,
+            outcome: Outcome::Stopped,
+            reason: format!("the server stopped the task: {why}"),
+        };
     }
     if let Some(p) = &state.pending {
         return Decision {
@@ -138,13 +159,21 @@ pub fn decide(state: &TryState, exit: Option<ExitStatus>, should_retry: bool, no
         };
     }
     let why = match &state.stopped {
-        Some(StopReason::Timeout(secs)) => format!("execution timeout: the task ran longer than {secs}s"),
-        Some(StopReason::HeartbeatsFailed(n)) => format!("{n} heartbeats in a row failed; the task was stopped"),
+        Some(StopReason::Timeout(secs)) => {
+            format!("execution timeout: the task ran longer than {secs}s")
+        }
+        Some(StopReason::HeartbeatsFailed(n)) => {
+            format!("{n} heartbeats in a row failed; the task was stopped")
+        }
         Some(StopReason::ProtocolViolation(e)) => format!("the runner broke the protocol: {e}"),
-        Some(StopReason::Signalled(sig)) => format!("the supervisor received signal {sig} and stopped the task"),
+        Some(StopReason::Signalled(sig)) => {
+            format!("the supervisor received signal {sig} and stopped the task")
+        }
         Some(StopReason::Overtime) => "the runner did not exit after finishing".into(),
         Some(StopReason::ServerSaysStop(_)) => unreachable!("handled above"),
-        None if exit.is_some_and(|s| s.success()) => "the runner exited without reporting an outcome".into(),
+        None if exit.is_some_and(|s| s.success()) => {
+            "the runner exited without reporting an outcome".into()
+        }
         None => describe_exit(exit),
     };
     let report = if should_retry {
@@ -162,8 +191,16 @@ pub fn decide(state: &TryState, exit: Option<ExitStatus>, should_retry: bool, no
             rendered_map_index: state.rendered_map_index.clone(),
         })
     };
-    let outcome = if should_retry { Outcome::UpForRetry } else { Outcome::Failed };
-    Decision { report: Some(report), outcome, reason: why }
+    let outcome = if should_retry {
+        Outcome::UpForRetry
+    } else {
+        Outcome::Failed
+    };
+    Decision {
+        report: Some(report),
+        outcome,
+        reason: why,
+    }
 }
 
 #[cfg(test)]
@@ -186,28 +223,60 @@ mod tests {
         let s = TryState::default();
         let d = decide(&s, exit(1), false, now);
         assert_eq!(d.outcome, Outcome::Failed);
-        assert!(matches!(d.report, Some(TIStatePayload::Terminal(ref t)) if t.state == TerminalStateNonSuccess::Failed));
+        assert!(
+            matches!(d.report, Some(TIStatePayload::Terminal(ref t)) if t.state == TerminalStateNonSuccess::Failed)
+        );
         let d = decide(&s, signalled(9), true, now);
         assert_eq!(d.outcome, Outcome::UpForRetry);
         assert!(d.reason.contains("SIGKILL"));
         assert!(matches!(d.report, Some(TIStatePayload::Retry(_))));
         let d = decide(&s, exit(0), false, now);
-        assert!(d.reason.contains("without reporting"), "exit 0 without a report is a failure, not a silent success");
+        assert!(
+            d.reason.contains("without reporting"),
+            "exit 0 without a report is a failure, not a silent success"
+        );
     }
 
     #[test]
     fn accepted_reports_win_then_server_stops_then_the_rest() {
         let now = Utc::now();
-        let mut s = TryState { reported: Some(TaskInstanceState::Success), ..Default::default() };
-        assert_eq!(decide(&s, exit(3), true, now), Decision { report: None, outcome: Outcome::Done(TaskInstanceState::Success), reason: "the runner reported success".into() });
+        let mut s = TryState {
+            reported: Some(TaskInstanceState::Success),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&s, exit(3), true, now),
+            Decision {
+                report: None,
+                outcome: Outcome::Done(TaskInstanceState::Success),
+                reason: "the runner reported success".into()
+            }
+        );
         s.stopped = Some(StopReason::ServerSaysStop("410".into()));
-        assert_eq!(decide(&s, signalled(9), true, now).outcome, Outcome::Done(TaskInstanceState::Success), "an accepted report stands");
+        assert_eq!(
+            decide(&s, signalled(9), true, now).outcome,
+            Outcome::Done(TaskInstanceState::Success),
+            "an accepted report stands"
+        );
         s.reported = None;
-        assert_eq!(decide(&s, signalled(9), true, now).outcome, Outcome::Stopped);
-        let s = TryState { final_state: Some((TerminalStateNonSuccess::Skipped, None)), ..Default::default() };
+        assert_eq!(
+            decide(&s, signalled(9), true, now).outcome,
+            Outcome::Stopped
+        );
+        let s = TryState {
+            final_state: Some((TerminalStateNonSuccess::Skipped, None)),
+            ..Default::default()
+        };
         let d = decide(&s, exit(0), true, now);
         assert_eq!(d.outcome, Outcome::Done(TaskInstanceState::Skipped));
-        let s = TryState { stopped: Some(StopReason::Timeout(2.0)), ..Default::default() };
-        assert!(decide(&s, signalled(9), false, now).reason.contains("execution timeout"));
+        let s = TryState {
+            stopped: Some(StopReason::Timeout(2.0)),
+            ..Default::default()
+        };
+        assert!(
+            decide(&s, signalled(9), false, now)
+                .reason
+                .contains("execution timeout")
+        );
     }
 }

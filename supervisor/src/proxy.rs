@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use airlock_api_client::{ApiClient, ClientError, TiQuery};
 use airlock_protocol::api::{
     SuccessLiteral, TIAwaitingInputStatePayload, TIDeferredStatePayload, TIRescheduleStatePayload,
-    TIRetryStatePayload, TISkippedDownstreamTasksStatePayload, TIStatePayload, TISuccessStatePayload,
-    TriggerDAGRunPayload,
+    TIRetryStatePayload, TISkippedDownstreamTasksStatePayload, TIStatePayload,
+    TISuccessStatePayload, TriggerDAGRunPayload,
 };
 use airlock_protocol::comms::*;
 use airlock_protocol::state::TaskInstanceState;
@@ -29,7 +29,10 @@ pub struct Reply {
 
 impl Reply {
     fn body(b: ToTask) -> Self {
-        Self { body: Some(b), error: None }
+        Self {
+            body: Some(b),
+            error: None,
+        }
     }
 
     fn empty() -> Self {
@@ -37,7 +40,10 @@ impl Reply {
     }
 
     fn error(e: ErrorResponse) -> Self {
-        Self { body: None, error: Some(e) }
+        Self {
+            body: None,
+            error: Some(e),
+        }
     }
 
     fn not_found(kind: ErrorType, detail: Value) -> Self {
@@ -55,14 +61,19 @@ pub fn api_error(e: &ClientError) -> ErrorResponse {
         ClientError::Status { status, detail, .. } => {
             json!({"status_code": status, "message": e.to_string(), "detail": detail})
         }
-        _ => json!({"status_code": null, "message": e.to_string(), "exception_type": e.exception_type()}),
+        _ => {
+            json!({"status_code": null, "message": e.to_string(), "exception_type": e.exception_type()})
+        }
     };
     ErrorResponse::new(ErrorType::ApiServerError, detail)
 }
 
 /// The error slot for a request the supervisor will not serve.
 pub fn refused(status: u16, message: impl Into<String>) -> ErrorResponse {
-    ErrorResponse::new(ErrorType::ApiServerError, json!({"status_code": status, "message": message.into()}))
+    ErrorResponse::new(
+        ErrorType::ApiServerError,
+        json!({"status_code": status, "message": message.into()}),
+    )
 }
 
 fn reply_or<T>(r: Result<T, ClientError>, ok: impl FnOnce(T) -> Reply) -> Reply {
@@ -86,7 +97,11 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy for `ti_id` through `client`, registering secrets with `redactor`.
     pub fn new(client: ApiClient, ti_id: Uuid, redactor: Arc<Mutex<Redactor>>) -> Self {
-        Self { client, ti_id, redactor }
+        Self {
+            client,
+            ti_id,
+            redactor,
+        }
     }
 
     fn mask(&self, v: &Value) {
@@ -123,7 +138,9 @@ impl Proxy {
                     end_date: m.end_date,
                     task_outlets: m.task_outlets.unwrap_or_default(),
                     outlet_events: m.outlet_events.unwrap_or_default(),
-                    rendered_map_index: m.rendered_map_index.or_else(|| state.rendered_map_index.clone()),
+                    rendered_map_index: m
+                        .rendered_map_index
+                        .or_else(|| state.rendered_map_index.clone()),
                 };
                 self.report(state, TIStatePayload::Success(p)).await
             }
@@ -131,7 +148,9 @@ impl Proxy {
                 let p = TIRetryStatePayload {
                     state: m.state,
                     end_date: m.end_date,
-                    rendered_map_index: m.rendered_map_index.or_else(|| state.rendered_map_index.clone()),
+                    rendered_map_index: m
+                        .rendered_map_index
+                        .or_else(|| state.rendered_map_index.clone()),
                     retry_delay_seconds: m.retry_delay_seconds,
                     retry_reason: m.retry_reason,
                 };
@@ -151,7 +170,11 @@ impl Proxy {
                 self.report(state, TIStatePayload::Deferred(p)).await
             }
             ToSupervisor::RescheduleTask(m) => {
-                let p = TIRescheduleStatePayload { state: m.state, reschedule_date: m.reschedule_date, end_date: m.end_date };
+                let p = TIRescheduleStatePayload {
+                    state: m.state,
+                    reschedule_date: m.reschedule_date,
+                    end_date: m.end_date,
+                };
                 self.report(state, TIStatePayload::Reschedule(p)).await
             }
             ToSupervisor::AwaitInputTask(m) => {
@@ -172,7 +195,8 @@ impl Proxy {
                 Reply::empty()
             }
             ToSupervisor::SkipDownstreamTasks(m) => reply_or(
-                c.skip_downstream(id, &TISkippedDownstreamTasksStatePayload { tasks: m.tasks }).await,
+                c.skip_downstream(id, &TISkippedDownstreamTasksStatePayload { tasks: m.tasks })
+                    .await,
                 |_| Reply::empty(),
             ),
             ToSupervisor::SetRenderedFields(m) => match c.set_rtif(id, &m.rendered_fields).await {
@@ -182,10 +206,21 @@ impl Proxy {
             },
             ToSupervisor::SetRenderedMapIndex(m) => {
                 state.rendered_map_index = Some(m.rendered_map_index.clone());
-                reply_or(c.set_rendered_map_index(id, &m.rendered_map_index).await, |_| Reply::empty())
+                reply_or(
+                    c.set_rendered_map_index(id, &m.rendered_map_index).await,
+                    |_| Reply::empty(),
+                )
             }
             ToSupervisor::GetXCom(m) => reply_or(
-                c.get_xcom(&m.dag_id, &m.run_id, &m.task_id, &m.key, m.map_index, m.include_prior_dates).await,
+                c.get_xcom(
+                    &m.dag_id,
+                    &m.run_id,
+                    &m.task_id,
+                    &m.key,
+                    m.map_index,
+                    m.include_prior_dates,
+                )
+                .await,
                 // A missing XCom is a null value, as in Airflow.
                 |found| {
                     Reply::body(ToTask::XComResult(XComResult {
@@ -198,27 +233,56 @@ impl Proxy {
                 c.count_xcom(&m.dag_id, &m.run_id, &m.task_id, &m.key).await,
                 |len| Reply::body(ToTask::XComCountResponse(XComCountResponse { len })),
             ),
-            ToSupervisor::GetXComSequenceItem(m) => {
-                reply_or(c.get_xcom_item(&m.dag_id, &m.run_id, &m.task_id, &m.key, m.offset).await, |v| match v {
-                    Some(root) => Reply::body(ToTask::XComSequenceIndexResult(XComSequenceIndexResult { root })),
+            ToSupervisor::GetXComSequenceItem(m) => reply_or(
+                c.get_xcom_item(&m.dag_id, &m.run_id, &m.task_id, &m.key, m.offset)
+                    .await,
+                |v| match v {
+                    Some(root) => {
+                        Reply::body(ToTask::XComSequenceIndexResult(XComSequenceIndexResult {
+                            root,
+                        }))
+                    }
                     None => Reply::not_found(
                         ErrorType::XcomNotFound,
                         json!({"dag_id": m.dag_id, "run_id": m.run_id, "task_id": m.task_id, "key": m.key, "offset": m.offset}),
                     ),
-                })
-            }
+                },
+            ),
             ToSupervisor::GetXComSequenceSlice(m) => reply_or(
-                c.get_xcom_slice(&m.dag_id, &m.run_id, &m.task_id, &m.key, m.start, m.stop, m.step, m.include_prior_dates)
-                    .await,
-                |root| Reply::body(ToTask::XComSequenceSliceResult(XComSequenceSliceResult { root })),
+                c.get_xcom_slice(
+                    &m.dag_id,
+                    &m.run_id,
+                    &m.task_id,
+                    &m.key,
+                    m.start,
+                    m.stop,
+                    m.step,
+                    m.include_prior_dates,
+                )
+                .await,
+                |root| {
+                    Reply::body(ToTask::XComSequenceSliceResult(XComSequenceSliceResult {
+                        root,
+                    }))
+                },
             ),
             ToSupervisor::SetXCom(m) => reply_or(
-                c.set_xcom(&m.dag_id, &m.run_id, &m.task_id, &m.key, &m.value, m.map_index, m.dag_result, m.mapped_length)
-                    .await,
+                c.set_xcom(
+                    &m.dag_id,
+                    &m.run_id,
+                    &m.task_id,
+                    &m.key,
+                    &m.value,
+                    m.map_index,
+                    m.dag_result,
+                    m.mapped_length,
+                )
+                .await,
                 |_| Reply::empty(),
             ),
             ToSupervisor::DeleteXCom(m) => reply_or(
-                c.delete_xcom(&m.dag_id, &m.run_id, &m.task_id, &m.key, m.map_index).await,
+                c.delete_xcom(&m.dag_id, &m.run_id, &m.task_id, &m.key, m.map_index)
+                    .await,
                 |_| Reply::empty(),
             ),
             ToSupervisor::GetVariable(m) => match c.get_variable(&m.key).await {
@@ -238,14 +302,18 @@ impl Proxy {
                 Err(e) => Reply::error(api_error(&e)),
             },
             ToSupervisor::GetVariableKeys(m) => reply_or(
-                c.variable_keys(m.prefix.as_deref(), m.limit, m.offset).await,
+                c.variable_keys(m.prefix.as_deref(), m.limit, m.offset)
+                    .await,
                 |k| Reply::body(ToTask::VariableKeysResult(k)),
             ),
             ToSupervisor::PutVariable(m) => reply_or(
-                c.put_variable(&m.key, m.value.as_deref(), m.description.as_deref()).await,
+                c.put_variable(&m.key, m.value.as_deref(), m.description.as_deref())
+                    .await,
                 |_| Reply::empty(),
             ),
-            ToSupervisor::DeleteVariable(m) => reply_or(c.delete_variable(&m.key).await, |_| Reply::ok()),
+            ToSupervisor::DeleteVariable(m) => {
+                reply_or(c.delete_variable(&m.key).await, |_| Reply::ok())
+            }
             ToSupervisor::GetConnection(m) => match c.get_connection(&m.conn_id).await {
                 Ok(Some(conn)) => {
                     for secret in [&conn.password, &conn.extra].into_iter().flatten() {
@@ -253,7 +321,9 @@ impl Proxy {
                     }
                     Reply::body(ToTask::ConnectionResult(conn))
                 }
-                Ok(None) => Reply::not_found(ErrorType::ConnectionNotFound, json!({"conn_id": m.conn_id})),
+                Ok(None) => {
+                    Reply::not_found(ErrorType::ConnectionNotFound, json!({"conn_id": m.conn_id}))
+                }
                 Err(e) if denied(&e) => Reply::not_found(
                     ErrorType::PermissionDenied,
                     json!({"conn_id": m.conn_id, "status_code": e.status()}),
@@ -265,18 +335,28 @@ impl Proxy {
                 Reply::empty()
             }
             ToSupervisor::GetDagRun(m) => {
-                reply_or(c.get_dag_run(&m.dag_id, &m.run_id).await, |r| Reply::body(ToTask::DagRunResult(r)))
+                reply_or(c.get_dag_run(&m.dag_id, &m.run_id).await, |r| {
+                    Reply::body(ToTask::DagRunResult(r))
+                })
             }
-            ToSupervisor::GetDagRunState(m) => reply_or(c.dag_run_state(&m.dag_id, &m.run_id).await, |s| {
-                Reply::body(ToTask::DagRunStateResult(DagRunStateResult { state: s }))
-            }),
+            ToSupervisor::GetDagRunState(m) => {
+                reply_or(c.dag_run_state(&m.dag_id, &m.run_id).await, |s| {
+                    Reply::body(ToTask::DagRunStateResult(DagRunStateResult { state: s }))
+                })
+            }
             ToSupervisor::GetDRCount(m) => reply_or(
-                c.dag_run_count(&m.dag_id, m.logical_dates, m.run_ids, m.states).await,
+                c.dag_run_count(&m.dag_id, m.logical_dates, m.run_ids, m.states)
+                    .await,
                 |count| Reply::body(ToTask::DRCount(CountResult { count })),
             ),
             ToSupervisor::GetPreviousDagRun(m) => reply_or(
-                c.previous_dag_run(&m.dag_id, m.logical_date, m.state.as_deref()).await,
-                |dag_run| Reply::body(ToTask::PreviousDagRunResult(PreviousDagRunResult { dag_run })),
+                c.previous_dag_run(&m.dag_id, m.logical_date, m.state.as_deref())
+                    .await,
+                |dag_run| {
+                    Reply::body(ToTask::PreviousDagRunResult(PreviousDagRunResult {
+                        dag_run,
+                    }))
+                },
             ),
             ToSupervisor::TriggerDagRun(m) => {
                 let p = TriggerDAGRunPayload {
@@ -299,7 +379,9 @@ impl Proxy {
                     Err(e) => Reply::error(api_error(&e)),
                 }
             }
-            ToSupervisor::GetDag(m) => reply_or(c.get_dag(&m.dag_id).await, |d| Reply::body(ToTask::DagResult(d))),
+            ToSupervisor::GetDag(m) => reply_or(c.get_dag(&m.dag_id).await, |d| {
+                Reply::body(ToTask::DagResult(d))
+            }),
             ToSupervisor::GetTICount(m) => {
                 let q = TiQuery {
                     dag_id: m.dag_id,
@@ -310,7 +392,9 @@ impl Proxy {
                     run_ids: m.run_ids,
                     states: m.states,
                 };
-                reply_or(c.ti_count(&q).await, |count| Reply::body(ToTask::TICount(CountResult { count })))
+                reply_or(c.ti_count(&q).await, |count| {
+                    Reply::body(ToTask::TICount(CountResult { count }))
+                })
             }
             ToSupervisor::GetTaskStates(m) => {
                 let q = TiQuery {
@@ -323,47 +407,97 @@ impl Proxy {
                     states: None,
                 };
                 reply_or(c.ti_states(&q).await, |r| {
-                    Reply::body(ToTask::TaskStatesResult(TaskStatesResult { task_states: r.task_states }))
+                    Reply::body(ToTask::TaskStatesResult(TaskStatesResult {
+                        task_states: r.task_states,
+                    }))
                 })
             }
-            ToSupervisor::GetTaskBreadcrumbs(m) => reply_or(c.breadcrumbs(&m.dag_id, &m.run_id).await, |r| {
-                Reply::body(ToTask::TaskBreadcrumbsResult(TaskBreadcrumbsResult { breadcrumbs: r.breadcrumbs }))
-            }),
+            ToSupervisor::GetTaskBreadcrumbs(m) => {
+                reply_or(c.breadcrumbs(&m.dag_id, &m.run_id).await, |r| {
+                    Reply::body(ToTask::TaskBreadcrumbsResult(TaskBreadcrumbsResult {
+                        breadcrumbs: r.breadcrumbs,
+                    }))
+                })
+            }
             ToSupervisor::GetPreviousTI(m) => reply_or(
-                c.previous_ti(&m.dag_id, &m.task_id, m.logical_date, m.map_index, m.state).await,
-                |task_instance| Reply::body(ToTask::PreviousTIResult(PreviousTIResult { task_instance })),
+                c.previous_ti(&m.dag_id, &m.task_id, m.logical_date, m.map_index, m.state)
+                    .await,
+                |task_instance| {
+                    Reply::body(ToTask::PreviousTIResult(PreviousTIResult { task_instance }))
+                },
             ),
             // As in Airflow, the message's ti_id is ignored: a try asks about itself.
-            ToSupervisor::GetPrevSuccessfulDagRun(_) => reply_or(c.previous_successful_dag_run(id).await, |r| {
-                Reply::body(ToTask::PrevSuccessfulDagRunResult(r))
-            }),
-            ToSupervisor::GetTaskRescheduleStartDate(m) => {
-                reply_or(c.reschedule_start_date(id, m.try_number).await, |start| {
-                    let start_date = start.and_then(|s| airlock_protocol::time::parse_rfc3339(&s).ok());
-                    Reply::body(ToTask::TaskRescheduleStartDate(TaskRescheduleStartDate { start_date }))
+            ToSupervisor::GetPrevSuccessfulDagRun(_) => {
+                reply_or(c.previous_successful_dag_run(id).await, |r| {
+                    Reply::body(ToTask::PrevSuccessfulDagRunResult(r))
                 })
             }
-            ToSupervisor::ValidateInletsAndOutlets(_) => reply_or(c.validate_inlets_and_outlets(id).await, |r| {
-                Reply::body(ToTask::InactiveAssetsResult(InactiveAssetsResult { inactive_assets: Some(r.inactive_assets) }))
-            }),
-            ToSupervisor::GetAssetByName(m) => reply_or(c.get_asset(Some(&m.name), None).await, |a| match a {
-                Some(a) => Reply::body(ToTask::AssetResult(a)),
-                None => Reply::not_found(ErrorType::AssetNotFound, json!({"name": m.name})),
-            }),
-            ToSupervisor::GetAssetByUri(m) => reply_or(c.get_asset(None, Some(&m.uri)).await, |a| match a {
-                Some(a) => Reply::body(ToTask::AssetResult(a)),
-                None => Reply::not_found(ErrorType::AssetNotFound, json!({"uri": m.uri})),
-            }),
-            ToSupervisor::GetAssetsByAlias(m) => reply_or(c.assets_by_alias(&m.alias_name).await, |assets| {
-                Reply::body(ToTask::AssetsByAliasResult(AssetsByAliasResult { assets }))
-            }),
+            ToSupervisor::GetTaskRescheduleStartDate(m) => {
+                reply_or(c.reschedule_start_date(id, m.try_number).await, |start| {
+                    let start_date =
+                        start.and_then(|s| airlock_protocol::time::parse_rfc3339(&s).ok());
+                    Reply::body(ToTask::TaskRescheduleStartDate(TaskRescheduleStartDate {
+                        start_date,
+                    }))
+                })
+            }
+            ToSupervisor::ValidateInletsAndOutlets(_) => {
+                reply_or(c.validate_inlets_and_outlets(id).await, |r| {
+                    Reply::body(ToTask::InactiveAssetsResult(InactiveAssetsResult {
+                        inactive_assets: Some(r.inactive_assets),
+                    }))
+                })
+            }
+            ToSupervisor::GetAssetByName(m) => {
+                reply_or(c.get_asset(Some(&m.name), None).await, |a| match a {
+                    Some(a) => Reply::body(ToTask::AssetResult(a)),
+                    None => Reply::not_found(ErrorType::AssetNotFound, json!({"name": m.name})),
+                })
+            }
+            ToSupervisor::GetAssetByUri(m) => {
+                reply_or(c.get_asset(None, Some(&m.uri)).await, |a| match a {
+                    Some(a) => Reply::body(ToTask::AssetResult(a)),
+                    None => Reply::not_found(ErrorType::AssetNotFound, json!({"uri": m.uri})),
+                })
+            }
+            ToSupervisor::GetAssetsByAlias(m) => {
+                reply_or(c.assets_by_alias(&m.alias_name).await, |assets| {
+                    Reply::body(ToTask::AssetsByAliasResult(AssetsByAliasResult { assets }))
+                })
+            }
             ToSupervisor::GetAssetEventByAsset(m) => reply_or(
-                c.asset_events(m.name.as_deref(), m.uri.as_deref(), None, m.after, m.before, m.limit, m.ascending).await,
-                |r| Reply::body(ToTask::AssetEventsResult(AssetEventsResult { asset_events: r.asset_events })),
+                c.asset_events(
+                    m.name.as_deref(),
+                    m.uri.as_deref(),
+                    None,
+                    m.after,
+                    m.before,
+                    m.limit,
+                    m.ascending,
+                )
+                .await,
+                |r| {
+                    Reply::body(ToTask::AssetEventsResult(AssetEventsResult {
+                        asset_events: r.asset_events,
+                    }))
+                },
             ),
             ToSupervisor::GetAssetEventByAssetAlias(m) => reply_or(
-                c.asset_events(None, None, Some(&m.alias_name), m.after, m.before, m.limit, m.ascending).await,
-                |r| Reply::body(ToTask::AssetEventsResult(AssetEventsResult { asset_events: r.asset_events })),
+                c.asset_events(
+                    None,
+                    None,
+                    Some(&m.alias_name),
+                    m.after,
+                    m.before,
+                    m.limit,
+                    m.ascending,
+                )
+                .await,
+                |r| {
+                    Reply::body(ToTask::AssetEventsResult(AssetEventsResult {
+                        asset_events: r.asset_events,
+                    }))
+                },
             ),
             ToSupervisor::GetTaskStateStore(_)
             | ToSupervisor::SetTaskStateStore(_)
@@ -394,5 +528,8 @@ impl Proxy {
 
 /// Whether a state is one after which the runner should exit soon (the overtime clock starts).
 pub fn ends_the_try(state: TaskInstanceState) -> bool {
-    matches!(state, TaskInstanceState::Success | TaskInstanceState::UpForRetry) || state.is_terminal()
+    matches!(
+        state,
+        TaskInstanceState::Success | TaskInstanceState::UpForRetry
+    ) || state.is_terminal()
 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_api_client::{ApiClient, ClientConfig, ClientError};
-use airlock_protocol::api::{RunningLiteral, TIEnterRunningPayload, TIHeartbeatInfo, TIRunContext, TaskInstanceDetails};
+use airlock_protocol::api::{
+    RunningLiteral, TIEnterRunningPayload, TIHeartbeatInfo, TIRunContext, TaskInstanceDetails,
+};
 use airlock_protocol::comms::{BundleInfo, ResponseFrame, StartupDetails, TaskInstance, ToTask};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -90,7 +92,10 @@ pub struct RunReport {
 }
 
 fn identity() -> (String, String) {
-    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into());
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
     let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
         .ok()
         .flatten()
@@ -99,7 +104,12 @@ fn identity() -> (String, String) {
     (host, user)
 }
 
-fn startup_details(d: &TaskInstanceDetails, bundle: &str, host: &str, ctx: TIRunContext) -> StartupDetails {
+fn startup_details(
+    d: &TaskInstanceDetails,
+    bundle: &str,
+    host: &str,
+    ctx: TIRunContext,
+) -> StartupDetails {
     StartupDetails {
         ti: TaskInstance {
             id: d.id,
@@ -114,7 +124,10 @@ fn startup_details(d: &TaskInstanceDetails, bundle: &str, host: &str, ctx: TIRun
             queue: d.queue.clone(),
         },
         dag_rel_path: d.dag_rel_path.clone().unwrap_or_default(),
-        bundle_info: BundleInfo { name: bundle.to_owned(), version: d.bundle_version.clone() },
+        bundle_info: BundleInfo {
+            name: bundle.to_owned(),
+            version: d.bundle_version.clone(),
+        },
         start_date: ctx.start_date.unwrap_or_else(chrono::Utc::now),
         ti_context: ctx,
         sentry_integration: String::new(),
@@ -127,7 +140,11 @@ fn signal_group(pid: i32, sig: Signal) {
 }
 
 /// Runs one try of `ti_id`, authenticating with `token` (a workload or execution token).
-pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<RunReport, SupervisorError> {
+pub async fn run(
+    cfg: &SupervisorConfig,
+    token: String,
+    ti_id: Uuid,
+) -> Result<RunReport, SupervisorError> {
     let client_cfg = ClientConfig {
         timeout: cfg.api_timeout,
         attempts: cfg.api_attempts,
@@ -138,18 +155,37 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
         .task_instance_details(ti_id)
         .await
         .map_err(|source| SupervisorError::Details { ti: ti_id, source })?;
-    let bundle = details.bundle_name.clone().ok_or(SupervisorError::NoBundle(ti_id))?;
+    let bundle = details
+        .bundle_name
+        .clone()
+        .ok_or(SupervisorError::NoBundle(ti_id))?;
     let exe = resolve_runner(&cfg.bundles_dir, &bundle, details.bundle_version.as_deref())?;
 
-    let path = log_path(&cfg.log_dir, &details.dag_id, &details.run_id, &details.task_id, details.map_index, details.try_number);
+    let path = log_path(
+        &cfg.log_dir,
+        &details.dag_id,
+        &details.run_id,
+        &details.task_id,
+        details.map_index,
+        details.try_number,
+    );
     let redactor = Arc::new(Mutex::new(Redactor::default()));
     let (log, writer) = TaskLog::open(&path, cfg.mirror_logs, redactor.clone())
         .await
-        .map_err(|source| SupervisorError::Log { path: path.clone(), source })?;
+        .map_err(|source| SupervisorError::Log {
+            path: path.clone(),
+            source,
+        })?;
 
     let mut runner = spawn_runner(&exe, cfg)?;
     let pid = runner.pid;
-    log.note("info", format!("started runner {} (pid {pid}) for task instance {ti_id}", exe.display()));
+    log.note(
+        "info",
+        format!(
+            "started runner {} (pid {pid}) for task instance {ti_id}",
+            exe.display()
+        ),
+    );
 
     let (host, user) = identity();
     let started_at = chrono::Utc::now();
@@ -166,15 +202,24 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
             // The runner has received nothing; it must not run.
             signal_group(pid, Signal::SIGKILL);
             let _ = runner.child.wait().await;
-            log.note("error", format!("the server refused to start the task: {e}"));
+            log.note(
+                "error",
+                format!("the server refused to start the task: {e}"),
+            );
             drop(log);
             let _ = writer.finish().await;
             let running = e.status() == Some(409)
-                && e.detail().and_then(|d| d.get("previous_state")).and_then(|s| s.as_str()) == Some("running");
+                && e.detail()
+                    .and_then(|d| d.get("previous_state"))
+                    .and_then(|s| s.as_str())
+                    == Some("running");
             return Err(if running {
                 SupervisorError::AlreadyRunning(ti_id)
             } else {
-                SupervisorError::StartRefused { ti: ti_id, source: e }
+                SupervisorError::StartRefused {
+                    ti: ti_id,
+                    source: e,
+                }
             });
         }
     };
@@ -187,7 +232,14 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
     ];
     let mut channel = RunnerChannel::new(runner.requests, cfg.max_frame_bytes);
     let startup = startup_details(&details, &bundle, &host, ctx);
-    if let Err(e) = channel.send(&ResponseFrame { id: 0, body: Some(ToTask::StartupDetails(Box::new(startup))), error: None }).await {
+    if let Err(e) = channel
+        .send(&ResponseFrame {
+            id: 0,
+            body: Some(ToTask::StartupDetails(Box::new(startup))),
+            error: None,
+        })
+        .await
+    {
         // The runner died already; its exit status tells the rest.
         log.note("warning", format!("could not send StartupDetails: {e}"));
     }
@@ -196,7 +248,10 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
     let mut heartbeat = spawn_heartbeat(
         client.clone(),
         ti_id,
-        TIHeartbeatInfo { hostname: host, pid: i64::from(pid) },
+        TIHeartbeatInfo {
+            hostname: host,
+            pid: i64::from(pid),
+        },
         cfg.heartbeat_interval,
         cfg.max_failed_heartbeats,
         active_rx,
@@ -208,7 +263,9 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
     let mut exit: Option<ExitStatus> = None;
     let mut channel_open = true;
     let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    let timeout_secs = details.execution_timeout.filter(|s| s.is_finite() && *s >= 0.0);
+    let timeout_secs = details
+        .execution_timeout
+        .filter(|s| s.is_finite() && *s >= 0.0);
     let timeout_at = timeout_secs.map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut sigkill_at: Option<Instant> = None;
     let mut sigkill_sent = false;
@@ -217,7 +274,10 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
     let mut sigterm = signal(SignalKind::terminate()).ok();
     let mut sigint = signal(SignalKind::interrupt()).ok();
 
-    let stop = |state: &mut TryState, reason: StopReason, sigkill_at: &mut Option<Instant>, exited: bool| {
+    let stop = |state: &mut TryState,
+                reason: StopReason,
+                sigkill_at: &mut Option<Instant>,
+                exited: bool| {
         let _ = active_tx.send(false);
         if exited || sigkill_at.is_some() {
             return;
@@ -305,13 +365,23 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
         Some(payload) => match client.update_state(ti_id, payload).await {
             Ok(()) => decision.outcome,
             Err(e) => {
-                log.note("error", format!("could not report the final state ({}): {e}", payload.target_state()));
+                log.note(
+                    "error",
+                    format!(
+                        "could not report the final state ({}): {e}",
+                        payload.target_state()
+                    ),
+                );
                 Outcome::Unreported
             }
         },
     };
     log.note(
-        if matches!(outcome, Outcome::Done(_) | Outcome::Parked(_)) { "info" } else { "error" },
+        if matches!(outcome, Outcome::Done(_) | Outcome::Parked(_)) {
+            "info"
+        } else {
+            "error"
+        },
         format!("task finished: {outcome:?} ({})", decision.reason),
     );
     drop(log);
@@ -321,5 +391,9 @@ pub async fn run(cfg: &SupervisorConfig, token: String, ti_id: Uuid) -> Result<R
     if let Err(e) = writer.finish().await {
         tracing::error!(error = %e, "could not finish writing the task log");
     }
-    Ok(RunReport { outcome, reason: decision.reason, log_path: path })
+    Ok(RunReport {
+        outcome,
+        reason: decision.reason,
+        log_path: path,
+    })
 }

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// Neither variable is set.
-    #[error("no API token: set AIRLOCK_TOKEN or AIRLOCK_TOKEN_FILE (never pass it on the command line)")]
+    #[error(
+        "no API token: set AIRLOCK_TOKEN or AIRLOCK_TOKEN_FILE (never pass it on the command line)"
+    )]
     Missing,
     /// The token file cannot be read.
     #[error("cannot read the token file {path}: {source}")]
@@ -35,7 +37,9 @@ pub enum TokenError {
 /// Must run while this process has a single thread: it writes through the pointer `getenv`
 /// returns and mutates the environment.
 unsafe fn wipe_env(name: &str) {
-    let Ok(cname) = CString::new(name) else { return };
+    let Ok(cname) = CString::new(name) else {
+        return;
+    };
     // SAFETY: single-threaded (caller's contract); getenv returns a pointer into the environment
     // block, valid until the environment changes, and `strlen` bytes after it are the value.
     unsafe {
@@ -90,8 +94,19 @@ pub const NEVER_PASSED: &[&str] = &[
 ];
 
 /// Variables the runner gets by default.
-pub const PASSED_BY_DEFAULT: &[&str] =
-    &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "RUST_BACKTRACE", "RUST_LOG"];
+pub const PASSED_BY_DEFAULT: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "RUST_BACKTRACE",
+    "RUST_LOG",
+];
 
 /// Replaces known secrets with `***` in log text.
 #[derive(Debug, Default, Clone)]
@@ -155,8 +170,18 @@ impl Redactor {
 /// Whether a Variable or field name looks sensitive (Airflow's list of names it masks).
 pub fn is_sensitive_name(name: &str) -> bool {
     const WORDS: &[&str] = &[
-        "access_token", "api_key", "apikey", "authorization", "passphrase", "passwd", "password",
-        "private_key", "secret", "token", "keyfile_dict", "service_account",
+        "access_token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "passphrase",
+        "passwd",
+        "password",
+        "private_key",
+        "secret",
+        "token",
+        "keyfile_dict",
+        "service_account",
     ];
     let lower = name.to_ascii_lowercase();
     WORDS.iter().any(|w| lower.contains(w))

@@ -64,8 +64,13 @@ fn is_executable(p: &Path) -> bool {
 
 /// Finds the runner of `bundle`: `<bundles_dir>/<bundle>@<version>` when the task instance names a
 /// version and that file exists, else `<bundles_dir>/<bundle>`; it must be an executable file.
-pub fn resolve_runner(bundles_dir: &Path, bundle: &str, version: Option<&str>) -> Result<PathBuf, SpawnError> {
-    let safe = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains('/') && !s.contains('\0');
+pub fn resolve_runner(
+    bundles_dir: &Path,
+    bundle: &str,
+    version: Option<&str>,
+) -> Result<PathBuf, SpawnError> {
+    let safe =
+        |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains('/') && !s.contains('\0');
     if !safe(bundle) || version.is_some_and(|v| !safe(v)) {
         return Err(SpawnError::BadBundleName(bundle.to_owned()));
     }
@@ -74,10 +79,18 @@ pub fn resolve_runner(bundles_dir: &Path, bundle: &str, version: Option<&str>) -
         tried.push(bundles_dir.join(format!("{bundle}@{v}")));
     }
     tried.push(bundles_dir.join(bundle));
-    tried.iter().find(|p| is_executable(p)).cloned().ok_or_else(|| SpawnError::NoRunner {
-        bundle: bundle.to_owned(),
-        tried: tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-    })
+    tried
+        .iter()
+        .find(|p| is_executable(p))
+        .cloned()
+        .ok_or_else(|| SpawnError::NoRunner {
+            bundle: bundle.to_owned(),
+            tried: tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// The running runner and the supervisor's ends of its sockets.
@@ -97,8 +110,16 @@ pub struct Runner {
 }
 
 fn pair(what: &'static str) -> Result<(UnixStream, OwnedFd), SpawnError> {
-    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| SpawnError::Io { what, source: e.into() })?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| SpawnError::Io {
+        what,
+        source: e.into(),
+    })?;
     let ours = std::os::unix::net::UnixStream::from(ours);
     ours.set_nonblocking(true).map_err(io(what))?;
     Ok((UnixStream::from_std(ours).map_err(io(what))?, theirs))
@@ -120,7 +141,11 @@ pub fn spawn_runner(exe: &Path, cfg: &SupervisorConfig) -> Result<Runner, SpawnE
         .stderr(Stdio::from(child_stderr))
         .process_group(0)
         .kill_on_drop(true);
-    for name in PASSED_BY_DEFAULT.iter().copied().chain(cfg.pass_env.iter().map(String::as_str)) {
+    for name in PASSED_BY_DEFAULT
+        .iter()
+        .copied()
+        .chain(cfg.pass_env.iter().map(String::as_str))
+    {
         if NEVER_PASSED.contains(&name) {
             continue;
         }
@@ -130,14 +155,23 @@ pub fn spawn_runner(exe: &Path, cfg: &SupervisorConfig) -> Result<Runner, SpawnE
     }
     cmd.env(LOG_FD_ENV, log_fd.to_string());
     if let Some(user) = &cfg.run_as_user {
-        let bad = |why: String| SpawnError::User { user: user.clone(), why };
+        let bad = |why: String| SpawnError::User {
+            user: user.clone(),
+            why,
+        };
         if !nix::unistd::geteuid().is_root() {
-            return Err(bad("only a supervisor running as root can switch users".into()));
+            return Err(bad(
+                "only a supervisor running as root can switch users".into()
+            ));
         }
         let u = nix::unistd::User::from_name(user)
             .map_err(|e| bad(e.to_string()))?
             .ok_or_else(|| bad("no such user".into()))?;
-        cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw()).env("HOME", &u.dir).env("USER", &u.name).env("LOGNAME", &u.name);
+        cmd.uid(u.uid.as_raw())
+            .gid(u.gid.as_raw())
+            .env("HOME", &u.dir)
+            .env("USER", &u.name)
+            .env("LOGNAME", &u.name);
     }
     // SAFETY: the closure runs between fork and exec and only calls async-signal-safe functions
     // (fcntl, prctl) on values captured by copy.
@@ -160,7 +194,14 @@ pub fn spawn_runner(exe: &Path, cfg: &SupervisorConfig) -> Result<Runner, SpawnE
         what: "starting the runner",
         source: std::io::Error::other("the runner exited before its pid was known"),
     })?;
-    Ok(Runner { child, pid, requests, stdout, stderr, logs })
+    Ok(Runner {
+        child,
+        pid,
+        requests,
+        stdout,
+        stderr,
+        logs,
+    })
 }
 
 #[cfg(test)]
@@ -171,9 +212,18 @@ mod tests {
     fn runner_names_cannot_escape_the_bundles_dir() {
         let dir = tempfile_dir();
         for bad in ["../x", "a/b", ".hidden", ""] {
-            assert!(matches!(resolve_runner(&dir, bad, None), Err(SpawnError::BadBundleName(_))), "{bad}");
+            assert!(
+                matches!(
+                    resolve_runner(&dir, bad, None),
+                    Err(SpawnError::BadBundleName(_))
+                ),
+                "{bad}"
+            );
         }
-        assert!(matches!(resolve_runner(&dir, "ok", Some("../v")), Err(SpawnError::BadBundleName(_))));
+        assert!(matches!(
+            resolve_runner(&dir, "ok", Some("../v")),
+            Err(SpawnError::BadBundleName(_))
+        ));
     }
 
     #[test]
@@ -183,7 +233,13 @@ mod tests {
         let versioned = dir.join("etl@v2");
         std::fs::write(&plain, "#!/bin/sh\n").unwrap();
         std::fs::write(&versioned, "#!/bin/sh\n").unwrap();
-        assert!(matches!(resolve_runner(&dir, "etl", None), Err(SpawnError::NoRunner { .. })), "not executable yet");
+        assert!(
+            matches!(
+                resolve_runner(&dir, "etl", None),
+                Err(SpawnError::NoRunner { .. })
+            ),
+            "not executable yet"
+        );
         for p in [&plain, &versioned] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }

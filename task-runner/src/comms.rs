@@ -5,8 +5,8 @@ use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 
 use airlock_protocol::comms::{
-    CodecError, DEFAULT_MAX_FRAME_LEN, ErrorResponse, RequestFrame, StartupDetails, ToSupervisor, ToTask,
-    decode_response, encode_request,
+    CodecError, DEFAULT_MAX_FRAME_LEN, ErrorResponse, RequestFrame, StartupDetails, ToSupervisor,
+    ToTask, decode_response, encode_request,
 };
 
 /// A failed exchange with the supervisor.
@@ -53,7 +53,11 @@ impl SupervisorComms {
 
     /// Wraps an already connected socket (tests and embedding).
     pub fn new(stream: UnixStream) -> Self {
-        Self { stream, next_id: 0, max_frame: DEFAULT_MAX_FRAME_LEN }
+        Self {
+            stream,
+            next_id: 0,
+            max_frame: DEFAULT_MAX_FRAME_LEN,
+        }
     }
 
     fn read_frame(&mut self) -> Result<airlock_protocol::comms::ResponseFrame, CommsError> {
@@ -61,7 +65,10 @@ impl SupervisorComms {
         self.stream.read_exact(&mut len)?;
         let len = u32::from_be_bytes(len) as usize;
         if len > self.max_frame {
-            return Err(CommsError::Unexpected(format!("frame of {len} bytes exceeds {}", self.max_frame)));
+            return Err(CommsError::Unexpected(format!(
+                "frame of {len} bytes exceeds {}",
+                self.max_frame
+            )));
         }
         let mut payload = vec![0u8; len];
         self.stream.read_exact(&mut payload)?;
@@ -86,11 +93,18 @@ impl SupervisorComms {
     pub fn request(&mut self, msg: impl Into<ToSupervisor>) -> Result<Option<ToTask>, CommsError> {
         let id = self.next_id;
         self.next_id += 1;
-        let bytes = encode_request(&RequestFrame { id, body: Some(msg.into()), context_carrier: None })?;
+        let bytes = encode_request(&RequestFrame {
+            id,
+            body: Some(msg.into()),
+            context_carrier: None,
+        })?;
         self.stream.write_all(&bytes)?;
         let frame = self.read_frame()?;
         if frame.id != id {
-            return Err(CommsError::Unexpected(format!("answer to request {} while waiting for {id}", frame.id)));
+            return Err(CommsError::Unexpected(format!(
+                "answer to request {} while waiting for {id}",
+                frame.id
+            )));
         }
         match frame.error {
             Some(e) => Err(CommsError::Remote(e)),

@@ -43,7 +43,10 @@ impl TaskLogger {
     /// A logger on the supervisor's log channel (`AIRLOCK_LOG_FD`), or on stderr when run by
     /// hand.
     pub fn from_env() -> Self {
-        let fd = std::env::var("AIRLOCK_LOG_FD").ok().and_then(|v| v.parse::<i32>().ok()).filter(|fd| *fd > 2);
+        let fd = std::env::var("AIRLOCK_LOG_FD")
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .filter(|fd| *fd > 2);
         let out: Box<dyn Write + Send> = match fd {
             // SAFETY: the supervisor passed this descriptor for our exclusive use.
             Some(fd) => Box::new(unsafe { File::from_raw_fd(fd) }),
@@ -54,7 +57,11 @@ impl TaskLogger {
 
     /// A logger writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        Self { out: Mutex::new(out), context: Map::new(), logger: "task".into() }
+        Self {
+            out: Mutex::new(out),
+            context: Map::new(),
+            logger: "task".into(),
+        }
     }
 
     /// Adds a field to every following line (`ti_id`, `dag_id`, ...).
@@ -66,7 +73,10 @@ impl TaskLogger {
     pub fn log_with(&self, level: Level, event: &str, fields: Map<String, Value>) {
         let mut line = self.context.clone();
         line.extend(fields);
-        line.insert("timestamp".into(), json!(airlock_protocol::time::to_rfc3339(&chrono::Utc::now())));
+        line.insert(
+            "timestamp".into(),
+            json!(airlock_protocol::time::to_rfc3339(&chrono::Utc::now())),
+        );
         line.insert("level".into(), json!(level.as_str()));
         line.insert("logger".into(), json!(self.logger));
         line.insert("event".into(), json!(event));

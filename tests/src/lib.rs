@@ -8,6 +8,36 @@
 pub mod api;
 pub mod db;
 pub mod process;
+pub mod stack;
 
 pub use api::TestApi;
 pub use db::{Backend, TestDatabase};
+pub use stack::Stack;
+
+/// Defines `mod $name { sqlite(), postgres() }`, running `$body` with `$x` bound to
+/// `$start(backend).await` on each backend (PostgreSQL skips when not configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $start:path, |$x:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $x = $start($crate::Backend::Sqlite)
+                    .await
+                    .expect("sqlite is always available");
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($x) = $start($crate::Backend::Postgres).await else {
+                    return;
+                };
+                $body
+            }
+        }
+    };
+}

@@ -5,32 +5,10 @@ pub use reqwest::{Method, StatusCode};
 pub use serde_json::{Value, json};
 pub use uuid::Uuid;
 
-/// Defines `mod $name { sqlite(), postgres() }` running `$body` with `$api` bound to a server on
-/// each backend. PostgreSQL skips (with a message) when not configured.
+/// Runs `$body` against an in-process server on each backend (see `on_both_backends!`).
 macro_rules! both_backends {
     ($name:ident, |$api:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let $api = $crate::common::TestApi::start($crate::common::Backend::Sqlite)
-                    .await
-                    .expect("sqlite is always available");
-                $body
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some($api) =
-                    $crate::common::TestApi::start($crate::common::Backend::Postgres).await
-                else {
-                    return;
-                };
-                $body
-            }
-        }
+        airlock_e2e::on_both_backends!($name, $crate::common::TestApi::start, |$api| $body);
     };
 }
 

@@ -23,17 +23,29 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
         .to_owned();
     let token = server.admin(&["mint-token", "--ti", &ti, "--scope", "execution"], None);
 
-    // Start a request and send only half of its body.
+    // Start a request; `Expect: 100-continue` makes the server say when its handler starts
+    // reading the body, i.e. when the request is really in flight.
     let body = br#"{"val": "written during shutdown", "description": null}"#;
     let (first, rest) = body.split_at(10);
     let mut conn = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         conn,
         "PUT /execution/variables/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+         Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
+    let mut response = String::new();
+    let mut buf = [0u8; 4096];
+    while !response.contains("\r\n\r\n") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed early: {response}");
+        response.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(response.starts_with("HTTP/1.1 100"), "{response}");
+    response.clear();
     conn.write_all(first).unwrap();
     conn.flush().unwrap();
 

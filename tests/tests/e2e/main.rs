@@ -1,3 +1,4 @@
 //! End-to-end suites over real processes.
 
 mod api_server_process;
+mod supervisor;

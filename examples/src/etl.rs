@@ -1,0 +1,112 @@
+//! Extract → transform → load, passing XComs, reading a Variable and a Connection; plus a task
+//! that succeeds on its second try and one that always fails.
+
+use std::time::Duration;
+
+use airlock_sdk::{Context, Dag, Task, TaskError, TaskResult};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Order {
+    id: u32,
+    amount_cents: i64,
+}
+
+fn extract(ctx: &mut Context<'_>) -> TaskResult {
+    let orders: Vec<Order> = (1..=5)
+        .map(|id| Order {
+            id,
+            amount_cents: i64::from(id) * 1250,
+        })
+        .collect();
+    ctx.log()
+        .info(&format!("extracted {} orders", orders.len()));
+    Ok(serde_json::to_value(orders)?)
+}
+
+fn transform(ctx: &mut Context<'_>) -> TaskResult {
+    let orders: Vec<Order> = ctx
+        .xcom_pull("extract")?
+        .ok_or_else(|| TaskError::fail("extract returned nothing"))?;
+    let total: i64 = orders.iter().map(|o| o.amount_cents).sum();
+    ctx.xcom_push("order_count", &orders.len())?;
+    Ok(json!({"total_cents": total}))
+}
+
+fn load(ctx: &mut Context<'_>) -> TaskResult {
+    let summary: serde_json::Value = ctx
+        .xcom_pull("transform")?
+        .ok_or_else(|| TaskError::fail("nothing to load"))?;
+    let count: usize = ctx
+        .xcom_pull_key("transform", "order_count")?
+        .unwrap_or_default();
+    let table = ctx
+        .variable("etl_target_table")?
+        .unwrap_or_else(|| "orders_daily".into());
+    let target = match ctx.connection("warehouse")? {
+        Some(c) => format!(
+            "{}://{}@{}:{}",
+            c.conn_type,
+            c.login.unwrap_or_default(),
+            c.host.unwrap_or_default(),
+            c.port.unwrap_or_default()
+        ),
+        None => "nowhere (no 'warehouse' connection)".into(),
+    };
+    ctx.log().info(&format!(
+        "loading {count} orders ({summary}) into {table} at {target}"
+    ));
+    Ok(
+        json!({"table": table, "target": target, "orders": count, "total_cents": summary["total_cents"]}),
+    )
+}
+
+/// Extract, transform and load a few orders.
+pub fn etl() -> Dag {
+    Dag::new("etl")
+        .description("Extract orders, sum them, load the summary")
+        .tags(["example"])
+        .task(
+            Task::new("extract", extract)
+                .retries(2)
+                .retry_delay(Duration::from_secs(5)),
+        )
+        .task(Task::new("transform", transform).after(["extract"]))
+        .task(
+            Task::new("load", load)
+                .after(["transform"])
+                .execution_timeout(Duration::from_secs(60)),
+        )
+}
+
+fn flaky_once(ctx: &mut Context<'_>) -> TaskResult {
+    if ctx.try_number() < 2 {
+        return Err(TaskError::fail(format!(
+            "try {} fails on purpose",
+            ctx.try_number()
+        )));
+    }
+    Ok(json!({"succeeded_on_try": ctx.try_number()}))
+}
+
+/// A task that fails on its first try and succeeds on its second.
+pub fn flaky() -> Dag {
+    Dag::new("flaky").tags(["example"]).task(
+        Task::new("flaky_once", flaky_once)
+            .retries(1)
+            .retry_delay(Duration::from_secs(1)),
+    )
+}
+
+fn always_fails(_ctx: &mut Context<'_>) -> TaskResult {
+    let parsed: Result<u32, _> = "not a number".parse::<u32>();
+    Ok(json!(parsed?))
+}
+
+/// A task that always fails (and has no retries).
+pub fn broken() -> Dag {
+    Dag::new("broken")
+        .tags(["example"])
+        .task(Task::new("always_fails", always_fails))
+}

@@ -1,0 +1,241 @@
+//! A bundle of well- and badly-behaved tasks for the end-to-end suites (not an example to
+//! follow: several tasks attack the protocol or the supervisor on purpose).
+
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::time::Duration;
+
+use airlock_sdk::{Bundle, Context, Dag, Deferral, Operator, Task, TaskError, TaskResult, Trigger};
+use serde_json::{Map, Value, json};
+
+fn ok(_: &mut Context<'_>) -> TaskResult {
+    Ok(json!({"ok": true}))
+}
+
+fn produce(ctx: &mut Context<'_>) -> TaskResult {
+    ctx.xcom_push("extra", &json!({"side": "channel"}))?;
+    Ok(json!([1, 2, 3]))
+}
+
+fn consume(ctx: &mut Context<'_>) -> TaskResult {
+    let values: Vec<i64> = ctx
+        .xcom_pull("produce")?
+        .ok_or_else(|| TaskError::fail("no input"))?;
+    let extra: Value = ctx
+        .xcom_pull_key("produce", "extra")?
+        .unwrap_or(Value::Null);
+    Ok(json!({"sum": values.iter().sum::<i64>(), "extra": extra}))
+}
+
+fn fail(_: &mut Context<'_>) -> TaskResult {
+    Err(TaskError::fail("this task always fails"))
+}
+
+fn skip(_: &mut Context<'_>) -> TaskResult {
+    Err(TaskError::skip("nothing to do"))
+}
+
+fn reschedule(_: &mut Context<'_>) -> TaskResult {
+    Err(TaskError::reschedule_at(
+        chrono::Utc::now() + chrono::TimeDelta::minutes(5),
+    ))
+}
+
+fn var_conn(ctx: &mut Context<'_>) -> TaskResult {
+    let var = ctx.variable("greeting")?;
+    let missing = ctx.variable("no-such-variable")?;
+    let conn = ctx.connection("warehouse")?;
+    let no_conn = ctx.connection("no-such-connection")?;
+    if let Some(c) = &conn {
+        // The password must not reach the task log.
+        ctx.log().info(&format!(
+            "connecting with password {}",
+            c.password.clone().unwrap_or_default()
+        ));
+    }
+    Ok(json!({
+        "greeting": var,
+        "missing": missing,
+        "conn_host": conn.as_ref().and_then(|c| c.host.clone()),
+        "conn_password_len": conn.as_ref().and_then(|c| c.password.as_ref()).map(|p| p.len()),
+        "no_conn": no_conn.is_none(),
+    }))
+}
+
+fn panics(_: &mut Context<'_>) -> TaskResult {
+    let items: Vec<u8> = Vec::new();
+    let index = std::env::var("NO_SUCH_VAR").map(|_| 1).unwrap_or(3);
+    Ok(json!(items[index]))
+}
+
+fn sleep(ctx: &mut Context<'_>) -> TaskResult {
+    ctx.log().info("sleeping");
+    println!("sleeping on stdout");
+    std::thread::sleep(Duration::from_secs(600));
+    Ok(Value::Null)
+}
+
+fn ignore_sigterm(ctx: &mut Context<'_>) -> TaskResult {
+    // SAFETY: installing SIG_IGN for SIGTERM is async-signal-safe and affects only this process.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::SigHandler::SigIgn,
+        )?;
+    }
+    ctx.log().info("ignoring SIGTERM from now on");
+    std::thread::sleep(Duration::from_secs(600));
+    Ok(Value::Null)
+}
+
+/// Writes raw bytes to the request socket, bypassing the SDK.
+fn raw_write(bytes: &[u8]) {
+    // SAFETY: fd 0 is the request socket; ManuallyDrop leaves it open for the SDK.
+    let mut fd0 = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let _ = fd0.write_all(bytes);
+    let _ = fd0.flush();
+}
+
+fn garbage_frame(_: &mut Context<'_>) -> TaskResult {
+    raw_write(&[0, 0, 0, 5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1]);
+    std::thread::sleep(Duration::from_secs(600));
+    Ok(Value::Null)
+}
+
+fn truncated_frame(_: &mut Context<'_>) -> TaskResult {
+    raw_write(&[0, 0, 0, 100, 0x93, 0x01]);
+    std::process::exit(3);
+}
+
+fn huge_frame(_: &mut Context<'_>) -> TaskResult {
+    raw_write(&[0xff, 0xff, 0xff, 0xff, 0x93]);
+    std::thread::sleep(Duration::from_secs(600));
+    Ok(Value::Null)
+}
+
+fn undecodable_request(ctx: &mut Context<'_>) -> TaskResult {
+    // A well-formed frame whose body names no message: the supervisor must answer it.
+    let mut payload = vec![0x93, 0x05, 0x81, 0xa4];
+    payload.extend_from_slice(b"type\xa7Bogus!!\xc0");
+    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    raw_write(&frame);
+    let mut fd0 = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let mut len = [0u8; 4];
+    std::io::Read::read_exact(&mut *fd0, &mut len)?;
+    let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+    std::io::Read::read_exact(&mut *fd0, &mut payload)?;
+    let answer = airlock_protocol::comms::decode_response(&payload)
+        .map_err(|e| TaskError::fail(e.to_string()))?;
+    ctx.log()
+        .info(&format!("answer to the bogus request: {answer:?}"));
+    Ok(
+        json!({"id": answer.id, "error": answer.error.map(|e| serde_json::to_value(e.detail).unwrap_or_default())}),
+    )
+}
+
+/// Looks for a JWT anywhere it could reach: its environment, the supervisor's environment and
+/// memory. Returns what it could read and whether anything looked like a token.
+fn steal_token(ctx: &mut Context<'_>) -> TaskResult {
+    let looks_like_jwt = |bytes: &[u8]| {
+        bytes.windows(40).any(|w| {
+            w.starts_with(b"eyJ")
+                && w[3..]
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-' || *b == b'.')
+        })
+    };
+    let env_has_token =
+        std::env::vars().any(|(k, v)| k.contains("TOKEN") || looks_like_jwt(v.as_bytes()));
+    let ppid = nix::unistd::getppid();
+    let environ = std::fs::read(format!("/proc/{ppid}/environ"));
+    let mut mem_readable = false;
+    let mut mem_has_token = false;
+    if let Ok(maps) = std::fs::read_to_string(format!("/proc/{ppid}/maps"))
+        && let Ok(mut mem) = std::fs::File::open(format!("/proc/{ppid}/mem"))
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        for line in maps.lines().filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|p| p.starts_with("rw"))
+        }) {
+            let Some((start, end)) = line
+                .split_whitespace()
+                .next()
+                .and_then(|r| r.split_once('-'))
+            else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            else {
+                continue;
+            };
+            let mut buf = vec![0u8; (end - start).min(64 << 20) as usize];
+            if mem.seek(SeekFrom::Start(start)).is_ok() && mem.read_exact(&mut buf).is_ok() {
+                mem_readable = true;
+                mem_has_token |= looks_like_jwt(&buf);
+            }
+        }
+    }
+    let report = json!({
+        "uid": nix::unistd::getuid().as_raw(),
+        "env_has_token": env_has_token,
+        "environ_readable": environ.is_ok(),
+        "environ_has_token": environ.as_deref().is_ok_and(looks_like_jwt),
+        "mem_readable": mem_readable,
+        "mem_has_token": mem_has_token,
+    });
+    ctx.log().info(&format!("token hunt: {report}"));
+    Ok(report)
+}
+
+/// Defers to a date-time trigger and reports the event it resumed with.
+struct Waits;
+
+impl Operator for Waits {
+    fn execute(&self, ctx: &mut Context<'_>) -> TaskResult {
+        ctx.xcom_push("started_on_try", &ctx.try_number())?;
+        let d = Deferral::new(Trigger::time_delta(Duration::from_secs(1)), "on_event")
+            .with_kwarg("note", "hello");
+        Err(d.into())
+    }
+
+    fn resume(
+        &self,
+        ctx: &mut Context<'_>,
+        method: &str,
+        kwargs: &Map<String, Value>,
+    ) -> TaskResult {
+        ctx.log().info(&format!("resumed in {method}"));
+        Ok(json!({"method": method, "kwargs": kwargs, "try": ctx.try_number()}))
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    type TaskFn = fn(&mut Context<'_>) -> TaskResult;
+    let tasks: Vec<(&str, TaskFn)> = vec![
+        ("ok", ok),
+        ("fail", fail),
+        ("skip", skip),
+        ("reschedule", reschedule),
+        ("var_conn", var_conn),
+        ("panics", panics),
+        ("sleep", sleep),
+        ("ignore_sigterm", ignore_sigterm),
+        ("garbage_frame", garbage_frame),
+        ("truncated_frame", truncated_frame),
+        ("huge_frame", huge_frame),
+        ("undecodable_request", undecodable_request),
+        ("steal_token", steal_token),
+    ];
+    let mut dag = Dag::new("t")
+        .task(Task::new("produce", produce))
+        .task(Task::new("consume", consume).after(["produce"]))
+        .task(Task::new("waits", Waits));
+    for (id, f) in tasks {
+        dag = dag.task(Task::new(id, f));
+    }
+    Bundle::new("airlock-test-bundle").dag(dag).main()
+}

@@ -1,0 +1,196 @@
+//! A whole Airlock on this machine for end-to-end tests: an `api-server` process over a
+//! throwaway database, a bundles directory, and `supervisor run` processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use airlock_api_server::admin::CreatedRun;
+use airlock_api_server::db::{self, Db, TaskInstance};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::{Backend, TestDatabase};
+use crate::process::{ApiServerProcess, bin_path};
+
+/// A running server plus what supervisors need.
+pub struct Stack {
+    /// The `api-server` process.
+    pub server: ApiServerProcess,
+    /// A handle on the same database, for seeding and checking.
+    pub db: Db,
+    /// Bundle executables (`airlock-test-bundle`, `example-bundle`, and any a test adds).
+    pub bundles: PathBuf,
+    /// Task logs.
+    pub logs: PathBuf,
+    /// The database (dropped last).
+    pub database: TestDatabase,
+}
+
+/// How a `supervisor run` ended.
+#[derive(Debug)]
+pub struct SupervisorExit {
+    /// Its exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Its stderr.
+    pub stderr: String,
+    /// Its stdout.
+    pub stdout: String,
+}
+
+impl Stack {
+    /// Starts a server on `backend`; `None` if that backend is not available here.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        let root = database.dir.path().to_owned();
+        let bundles = root.join("bundles");
+        std::fs::create_dir_all(&bundles).expect("bundles dir");
+        for name in ["airlock-test-bundle", "example-bundle"] {
+            std::os::unix::fs::symlink(bin_path(name), bundles.join(name)).expect("link bundle");
+        }
+        // Readable by a runner that runs as another user.
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [root.as_path(), bundles.as_path()] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let url = database.url().to_owned();
+        let server = ApiServerProcess::start(&root.join("home"), Some(&url));
+        let db = Db::connect(&url, 4).await.expect("connect");
+        Some(Self {
+            server,
+            db,
+            bundles,
+            logs: root.join("logs"),
+            database,
+        })
+    }
+
+    /// Seeds a run (JSON as `api-server admin create-run` takes it) through the admin command.
+    pub fn seed(&self, spec: Value) -> CreatedRun {
+        serde_json::from_str(
+            &self
+                .server
+                .admin(&["create-run", "-"], Some(&spec.to_string())),
+        )
+        .expect("created run")
+    }
+
+    /// Seeds run `r` of DAG `t` (the test bundle) with one task, returning its id.
+    pub fn seed_task(&self, task_id: &str, extra: Value) -> Uuid {
+        let mut task = serde_json::json!({"task_id": task_id});
+        if let (Some(t), Value::Object(e)) = (task.as_object_mut(), extra) {
+            t.extend(e);
+        }
+        let spec = serde_json::json!({"dag_id": "t", "run_id": format!("r-{task_id}"), "bundle_name": "airlock-test-bundle", "tasks": [task]});
+        self.seed(spec).task_instances[0].id
+    }
+
+    /// A workload token for `ti`.
+    pub fn workload_token(&self, ti: Uuid) -> String {
+        self.server.admin(
+            &["mint-token", "--ti", &ti.to_string(), "--scope", "workload"],
+            None,
+        )
+    }
+
+    /// A `supervisor run <ti>` command with fast test settings (heartbeat 0.2 s, 1 s grace).
+    pub fn supervisor(&self, ti: Uuid) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(bin_path("supervisor"));
+        cmd.arg("run")
+            .arg(ti.to_string())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AIRLOCK_TOKEN", self.workload_token(ti))
+            .env("AIRLOCK_API_URL", &self.server.base)
+            .env("AIRLOCK_BUNDLES_DIR", &self.bundles)
+            .env("AIRLOCK_LOG_DIR", &self.logs)
+            .env("AIRLOCK_HEARTBEAT_INTERVAL", "0.2")
+            .env("AIRLOCK_KILL_GRACE", "1")
+            .env("AIRLOCK_API_ATTEMPTS", "2")
+            .env("AIRLOCK_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs a prepared supervisor command to the end (at most `limit`).
+    pub async fn finish(cmd: &mut tokio::process::Command, limit: Duration) -> SupervisorExit {
+        let child = cmd.spawn().expect("spawn supervisor");
+        let out = tokio::time::timeout(limit, child.wait_with_output())
+            .await
+            .expect("supervisor finished in time")
+            .expect("supervisor output");
+        SupervisorExit {
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        }
+    }
+
+    /// Runs `supervisor run <ti>` with the default test settings.
+    pub async fn run(&self, ti: Uuid) -> SupervisorExit {
+        Self::finish(&mut self.supervisor(ti), Duration::from_secs(60)).await
+    }
+
+    /// The task instance now (by its current id).
+    pub async fn ti(&self, id: Uuid) -> TaskInstance {
+        db::get_task_instance(self.db.pool(), id)
+            .await
+            .expect("query")
+            .expect("task instance exists")
+    }
+
+    /// The task instance of `task_id` in run `r-<task_id>` of DAG `t`, whatever its current id.
+    pub async fn ti_by_task(&self, task_id: &str) -> TaskInstance {
+        let (id,): (String,) =
+            sqlx::query_as("SELECT id FROM task_instance WHERE dag_id = 't' AND task_id = $1")
+                .bind(task_id)
+                .fetch_one(self.db.pool())
+                .await
+                .expect("task instance");
+        self.ti(id.parse().expect("uuid")).await
+    }
+
+    /// The return value XCom of a task.
+    pub async fn return_value(&self, dag_id: &str, run_id: &str, task_id: &str) -> Option<Value> {
+        let key = db::XComKey {
+            dag_id: dag_id.into(),
+            run_id: run_id.into(),
+            task_id: task_id.into(),
+            key: "return_value".into(),
+        };
+        db::get_xcom(&self.db, &key, -1, false, None).await.ok()
+    }
+
+    /// The task log of attempt `try_number` of a task in DAG `t`.
+    pub fn log_of(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: i64) -> String {
+        let path =
+            airlock_supervisor::logs::log_path(&self.logs, dag_id, run_id, task_id, -1, try_number);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Waits until `ti` is running with a pid, and returns the pid.
+    pub async fn wait_running(&self, ti: Uuid) -> i32 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let row = self.ti(ti).await;
+            if row.state.map(|s| s.as_str()) == Some("running")
+                && let Some(pid) = row.pid
+            {
+                return pid as i32;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task instance never started running"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The bundles directory.
+    pub fn bundles_dir(&self) -> &Path {
+        &self.bundles
+    }
+}
