@@ -389,3 +389,69 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    an_unreachable_server_stops_the_task_after_a_bounded_run_of_failed_heartbeats,
+    Stack::start,
+    |stack| {
+        let mut stack = stack;
+        let ti = stack.seed_task("sleep", json!({}));
+        let mut cmd = stack.supervisor(ti);
+        cmd.env("AIRLOCK_MAX_FAILED_HEARTBEATS", "3")
+            .env("AIRLOCK_API_ATTEMPTS", "1")
+            .env("AIRLOCK_API_TIMEOUT", "1");
+        let sup = cmd.spawn().unwrap();
+        let pid = stack.wait_running(ti).await;
+        // The API server goes away mid-task.
+        stack.server.signal(nix::sys::signal::Signal::SIGKILL);
+        stack.server.wait_exit(Duration::from_secs(10));
+        let out = tokio::time::timeout(Duration::from_secs(60), sup.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(6),
+            "the outcome could not be reported: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+            "the runner was stopped"
+        );
+        let log = stack.log_of("t", "r-sleep", "sleep", 1);
+        assert!(log.contains("HeartbeatsFailed(3)"), "{log}");
+        assert!(log.contains("could not report the final state"), "{log}");
+    }
+);
+
+on_both_backends!(
+    sigterm_to_the_supervisor_reaches_the_runner_and_is_reported,
+    Stack::start,
+    |stack| {
+        let ti = stack.seed_task("sleep", json!({}));
+        let mut cmd = stack.supervisor(ti);
+        cmd.env("AIRLOCK_MIRROR_LOGS", "true");
+        let sup = cmd.spawn().unwrap();
+        let pid = stack.wait_running(ti).await;
+        let sup_pid = nix::unistd::Pid::from_raw(sup.id().unwrap() as i32);
+        nix::sys::signal::kill(sup_pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(30), sup.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err());
+        assert_eq!(stack.ti(ti).await.state.map(|s| s.as_str()), Some("failed"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("received signal 15"),
+            "the log is mirrored to stdout: {stdout}"
+        );
+    }
+);
