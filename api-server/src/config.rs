@@ -103,4 +103,32 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "AIRLOCK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Trigger settings.
+    #[command(flatten)]
+    pub triggers: TriggerArgs,
+}
+
+/// How triggers are stored and handed to triggerers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TriggerArgs {
+    /// Key encrypting trigger arguments at rest (32 bytes, base64). Default: generated once
+    /// into `<home>/trigger-kwargs.key`.
+    #[arg(long, env = "AIRLOCK_TRIGGER_KWARGS_KEY", hide_env_values = true)]
+    pub trigger_kwargs_key: Option<String>,
+    /// Seconds without a heartbeat after which a triggerer's triggers go to other triggerers.
+    #[arg(long, env = "AIRLOCK_TRIGGERER_HEALTH_TIMEOUT", default_value_t = 10.0)]
+    pub triggerer_health_timeout: f64,
+    /// Most triggers one claim hands out (spreads triggers over triggerers).
+    #[arg(long, env = "AIRLOCK_TRIGGER_CLAIM_BATCH", default_value_t = 500)]
+    pub trigger_claim_batch: i64,
+}
+
+impl Default for TriggerArgs {
+    fn default() -> Self {
+        Self {
+            trigger_kwargs_key: None,
+            triggerer_health_timeout: 10.0,
+            trigger_claim_batch: 500,
+        }
+    }
 }

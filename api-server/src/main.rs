@@ -50,10 +50,13 @@ enum Admin {
         db: DatabaseArgs,
         #[command(flatten)]
         auth: AuthArgs,
-        /// Task-instance id.
+        /// Task-instance id (for `workload` and `execution` tokens).
         #[arg(long)]
-        ti: Uuid,
-        /// `workload` (what executors pass to supervisors) or `execution`.
+        ti: Option<Uuid>,
+        /// The subject of a service token (the triggerer's id, for `triggerer` tokens).
+        #[arg(long)]
+        subject: Option<String>,
+        /// `workload` (what executors pass to supervisors), `execution` or `triggerer`.
         #[arg(long, default_value = "workload")]
         scope: String,
         /// Lifetime in seconds (default: the configured lifetime of the scope).
@@ -184,18 +187,25 @@ async fn run_admin(cmd: Admin) -> anyhow::Result<()> {
             db,
             auth,
             ti,
+            subject,
             scope,
             ttl,
         } => {
-            let scope = match scope.as_str() {
-                "workload" => Scope::Workload,
-                "execution" => Scope::Execution,
-                other => anyhow::bail!("unknown scope {other:?}: use workload or execution"),
+            let scope = Scope::parse(&scope).with_context(|| {
+                format!("unknown scope {scope:?}: use workload, execution or triggerer")
+            })?;
+            let subject = match (scope.is_task_scope(), ti, subject) {
+                (true, Some(ti), None) => ti.to_string(),
+                (false, None, Some(s)) if !s.trim().is_empty() => s,
+                (true, _, _) => {
+                    anyhow::bail!("{} tokens need --ti <task-instance-id>", scope.as_str())
+                }
+                (false, _, _) => anyhow::bail!("{} tokens need --subject <id>", scope.as_str()),
             };
             let authority = server::load_authority(&auth, &db)?;
             println!(
                 "{}",
-                authority.issue(ti, scope, ttl.map(Duration::from_secs))
+                authority.issue(subject, scope, ttl.map(Duration::from_secs))
             );
         }
         Admin::SetVariable {

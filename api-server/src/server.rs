@@ -9,8 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::auth::{KeyError, TokenAuthority};
 use crate::config::{AuthArgs, DatabaseArgs, ServeArgs};
-use crate::db::{Db, DbError};
-use crate::state::AppState;
+use crate::db::{Backend, Db, DbError};
+use crate::kwargs_cipher::{CipherError, KwargsCipher};
+use crate::state::{AppState, Triggers};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,9 @@ pub enum StartError {
     /// The signing keys could not be loaded.
     #[error("keys: {0}")]
     Keys(#[from] KeyError),
+    /// The trigger kwargs key could not be loaded.
+    #[error("trigger kwargs key: {0}")]
+    Cipher(#[from] CipherError),
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
     Home {
@@ -48,10 +52,35 @@ pub fn load_authority(auth: &AuthArgs, db: &DatabaseArgs) -> Result<TokenAuthori
     Ok(TokenAuthority::new(keys, auth.policy()))
 }
 
+/// The PostgreSQL channel on which trigger creation is announced to every server process.
+pub const TRIGGER_CHANNEL: &str = "airlock_triggers";
+
 /// A ready-to-serve API server.
 pub struct Server {
     state: AppState,
     body_limit: usize,
+    stop: tokio::sync::watch::Sender<bool>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Forwards PostgreSQL notifications of new triggers to this process's long polls, so that a
+/// trigger created through another server process is picked up at once too.
+fn listen_for_triggers(url: String, triggers: Arc<Triggers>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match sqlx::postgres::PgListener::connect(&url).await {
+                Ok(mut l) => {
+                    if l.listen(TRIGGER_CHANNEL).await.is_ok() {
+                        while l.recv().await.is_ok() {
+                            triggers.created.notify_waiters();
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for trigger notifications"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    })
 }
 
 impl Server {
@@ -59,9 +88,29 @@ impl Server {
     pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
         let db = open_database(&args.db).await?;
         let tokens = Arc::new(load_authority(&args.auth, &args.db)?);
+        let t = &args.triggers;
+        let key_file = args.db.home.join("trigger-kwargs.key");
+        let triggers = Arc::new(Triggers {
+            cipher: KwargsCipher::load(t.trigger_kwargs_key.as_deref(), &key_file)?,
+            created: tokio::sync::Notify::new(),
+            health_timeout: chrono::TimeDelta::milliseconds(
+                (t.triggerer_health_timeout.max(0.0) * 1000.0) as i64,
+            ),
+            claim_batch: t.trigger_claim_batch.max(1),
+        });
+        let listener = (db.backend() == Backend::Postgres)
+            .then(|| listen_for_triggers(args.db.url(), triggers.clone()));
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         Ok(Self {
-            state: AppState { db, tokens },
+            state: AppState {
+                db,
+                tokens,
+                triggers,
+                stopping,
+            },
             body_limit: args.max_body_bytes,
+            stop,
+            listener,
         })
     }
 
@@ -82,9 +131,18 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = self.router();
+        let stop = self.stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Long polls end now; in-flight requests then finish.
+            let _ = stop.send(true);
+        };
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
+        if let Some(l) = &self.listener {
+            l.abort();
+        }
         self.state.db.close().await;
         Ok(())
     }

@@ -18,6 +18,8 @@ pub enum Scope {
     Execution,
     /// Only `PATCH /run` of one task instance: what executors hand to supervisors.
     Workload,
+    /// Only the triggerer routes, for one triggerer (`sub` is its id).
+    Triggerer,
 }
 
 impl Scope {
@@ -26,7 +28,23 @@ impl Scope {
         match self {
             Self::Execution => "execution",
             Self::Workload => "workload",
+            Self::Triggerer => "triggerer",
         }
+    }
+
+    /// Parses a claim value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "execution" => Some(Self::Execution),
+            "workload" => Some(Self::Workload),
+            "triggerer" => Some(Self::Triggerer),
+            _ => None,
+        }
+    }
+
+    /// Whether tokens of this scope name a task instance.
+    pub fn is_task_scope(self) -> bool {
+        matches!(self, Self::Execution | Self::Workload)
     }
 }
 
@@ -56,8 +74,10 @@ pub struct Claims {
 /// A validated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The task-instance id the token was issued for.
-    pub task_instance_id: Uuid,
+    /// The subject: a task-instance id (task scopes) or a service's id (triggerer).
+    pub subject: String,
+    /// The task-instance id, for task scopes.
+    pub task_instance_id: Option<Uuid>,
     /// What the token allows.
     pub scope: Scope,
     /// Issued at (Unix seconds).
@@ -96,7 +116,7 @@ pub enum TokenError {
     /// `scope` names no known scope.
     #[error("token scope {0:?} is unknown")]
     UnknownScope(String),
-    /// `sub` is not a task-instance id.
+    /// `sub` is not a task-instance id (task scopes) or is empty.
     #[error("token subject {0:?} is not a task instance id")]
     BadSubject(String),
     /// Not a JWT at all.
@@ -115,6 +135,8 @@ pub struct TokenPolicy {
     pub execution_ttl: Duration,
     /// Lifetime of workload tokens.
     pub workload_ttl: Duration,
+    /// Lifetime of service (triggerer) tokens.
+    pub service_ttl: Duration,
     /// Clock skew tolerated.
     pub leeway: Duration,
 }
@@ -126,6 +148,7 @@ impl Default for TokenPolicy {
             issuer: None,
             execution_ttl: Duration::from_secs(600),
             workload_ttl: Duration::from_secs(3600),
+            service_ttl: Duration::from_secs(30 * 24 * 3600),
             leeway: Duration::from_secs(10),
         }
     }
@@ -171,15 +194,21 @@ impl TokenAuthority {
         self.jwks.as_ref()
     }
 
-    /// Issues a token for one task-instance try.
-    pub fn issue(&self, task_instance_id: Uuid, scope: Scope, ttl: Option<Duration>) -> String {
+    /// Issues a token for `subject` (a task-instance id for task scopes).
+    pub fn issue(
+        &self,
+        subject: impl std::fmt::Display,
+        scope: Scope,
+        ttl: Option<Duration>,
+    ) -> String {
         let ttl = ttl.unwrap_or(match scope {
             Scope::Execution => self.policy.execution_ttl,
             Scope::Workload => self.policy.workload_ttl,
+            Scope::Triggerer => self.policy.service_ttl,
         });
         let now = Utc::now().timestamp();
         let claims = Claims {
-            sub: task_instance_id.to_string(),
+            sub: subject.to_string(),
             aud: self.policy.audiences.first().cloned().unwrap_or_default(),
             iat: now,
             nbf: now,
@@ -220,15 +249,22 @@ impl TokenAuthority {
             })?;
         let c = data.claims;
         let scope = match c.scope.as_deref() {
-            None | Some("execution") => Scope::Execution,
-            Some("workload") => Scope::Workload,
-            Some(other) => return Err(TokenError::UnknownScope(other.into())),
+            None => Scope::Execution,
+            Some(s) => Scope::parse(s).ok_or_else(|| TokenError::UnknownScope(s.into()))?,
         };
-        let task_instance_id = c
-            .sub
-            .parse()
-            .map_err(|_| TokenError::BadSubject(c.sub.clone()))?;
+        let task_instance_id = if scope.is_task_scope() {
+            Some(
+                c.sub
+                    .parse()
+                    .map_err(|_| TokenError::BadSubject(c.sub.clone()))?,
+            )
+        } else if c.sub.trim().is_empty() {
+            return Err(TokenError::BadSubject(c.sub));
+        } else {
+            None
+        };
         Ok(Identity {
+            subject: c.sub,
             task_instance_id,
             scope,
             issued_at: c.iat,
@@ -250,7 +286,7 @@ impl TokenAuthority {
         let lifetime = id.expires_at - id.issued_at;
         let threshold = (lifetime / 5).max(30);
         let remaining = id.expires_at - Utc::now().timestamp();
-        (remaining <= threshold).then(|| self.issue(id.task_instance_id, Scope::Execution, None))
+        (remaining <= threshold).then(|| self.issue(&id.subject, Scope::Execution, None))
     }
 }
 

@@ -25,7 +25,7 @@ fn identity(parts: &Parts, allowed: &[Scope]) -> Result<Identity, ApiError> {
 }
 
 fn require_self(id: &Identity, task_instance_id: Uuid) -> Result<(), ApiError> {
-    if id.task_instance_id == task_instance_id {
+    if id.task_instance_id == Some(task_instance_id) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
@@ -69,5 +69,35 @@ impl<S: Send + Sync> FromRequestParts<S> for StartCaller {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         identity(parts, &[Scope::Execution, Scope::Workload]).map(Self)
+    }
+}
+
+/// A triggerer (a `triggerer`-scope token; task tokens are refused).
+#[derive(Debug, Clone)]
+pub struct TriggererCaller(pub Identity);
+
+impl TriggererCaller {
+    /// The triggerer's id (the token's subject).
+    pub fn id(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// Fails with 403 unless the token was issued for triggerer `id`.
+    pub fn require_self(&self, id: &str) -> Result<(), ApiError> {
+        if self.0.subject == id {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "Token subject does not match the triggerer id".into(),
+            ))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TriggererCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        identity(parts, &[Scope::Triggerer]).map(Self)
     }
 }

@@ -1,12 +1,9 @@
 //! Signing keys: a shared HMAC secret (the default) or an RSA / Ed25519 private key.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use rand::RngCore;
 
 /// Where signing material comes from.
 #[derive(Debug, Clone)]
@@ -64,39 +61,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
-/// Reads the secret in `path`, or creates it with 64 random bytes (mode 0600) if absent. Two
-/// processes starting at once agree on one secret: only one `create_new` can win.
 fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, KeyError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => return Ok(text.trim().as_bytes().to_vec()),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(path)(e)),
-        Err(_) => {}
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(path))?;
-    }
-    let mut raw = [0u8; 64];
-    rand::rng().fill_bytes(&mut raw);
-    let secret = base64::engine::general_purpose::STANDARD.encode(raw);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(secret.as_bytes()).map_err(io_err(path))?;
-            f.sync_all().map_err(io_err(path))?;
-            Ok(secret.into_bytes())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)
-                .map_err(io_err(path))?
-                .trim()
-                .as_bytes()
-                .to_vec())
-        }
-        Err(e) => Err(io_err(path)(e)),
-    }
+    crate::secret_file::load_or_create(path, 64)
+        .map(String::into_bytes)
+        .map_err(io_err(path))
 }
 
 fn hmac(secret: &[u8]) -> Result<KeyMaterial, KeyError> {

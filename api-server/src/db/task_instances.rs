@@ -286,7 +286,7 @@ pub async fn update_task_instance_state(
             .bind(at)
             .execute(tx.conn())
             .await?;
-            archive_try(&mut tx, id, at).await?;
+            archive_current_try(&mut tx, id, at).await?;
         }
         TIStatePayload::Reschedule(p) => {
             sqlx::query(
@@ -387,7 +387,7 @@ fn validate_outlet_partition_keys(p: &TISuccessStatePayload) -> StoreResult<()> 
 
 /// Moves the finished try to the history table and gives the task instance a fresh id, so that
 /// anything still holding the old id (a late heartbeat, a stale token) is fenced off.
-async fn archive_try(tx: &mut WriteTx, old: Uuid, at: i64) -> StoreResult<Uuid> {
+pub(crate) async fn archive_current_try(tx: &mut WriteTx, old: Uuid, at: i64) -> StoreResult<Uuid> {
     let new = Uuid::now_v7();
     let (old_s, new_s) = (old.to_string(), new.to_string());
     sqlx::query(

@@ -12,6 +12,7 @@ mod health;
 mod meta;
 mod task_instance_queries;
 mod task_instances;
+mod triggerer;
 mod variables;
 mod xcoms;
 
@@ -124,6 +125,22 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/airlock/task-instances/{task_instance_id}",
             get(airlock::get_task_instance_details),
         )
+        .route(
+            "/airlock/triggerers/{triggerer_id}/heartbeat",
+            put(triggerer::heartbeat),
+        )
+        .route(
+            "/airlock/triggerers/{triggerer_id}",
+            axum::routing::delete(triggerer::retire),
+        )
+        .route(
+            "/airlock/triggerers/{triggerer_id}/claim",
+            post(triggerer::claim),
+        )
+        .route(
+            "/airlock/triggers/{trigger_id}/outcome",
+            post(triggerer::outcome),
+        )
         .route("/openapi.json", get(meta::openapi_json))
         .route("/docs", get(meta::docs))
         .fallback(meta::not_found)
@@ -191,6 +208,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         assets::get_asset_event_by_asset_name_uri,
         assets::get_asset_event_by_asset_alias,
         airlock::get_task_instance_details,
+        triggerer::heartbeat,
+        triggerer::retire,
+        triggerer::claim,
+        triggerer::outcome,
     ),
     tags(
         (name = "Health", description = "Liveness and readiness"),
@@ -204,6 +225,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         (name = "Assets", description = "Data assets"),
         (name = "Asset Events", description = "Events of data assets"),
         (name = "Airlock", description = "Airlock's own routes, beside Airflow's: what supervisors need to start a task instance"),
+        (name = "Airlock Triggerer", description = "Airlock's own routes for triggerers (triggerer-scope tokens only): claim triggers, heartbeat, report outcomes"),
     )
 )]
 pub struct ApiDoc;

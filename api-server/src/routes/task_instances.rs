@@ -68,12 +68,48 @@ pub async fn ti_update_state(
     JsonBody(p): JsonBody<TIStatePayload>,
 ) -> ApiResult<StatusCode> {
     caller.require_ti(id)?;
+    let deferred = matches!(p, TIStatePayload::Deferred(_));
+    let p = seal_trigger_kwargs(&s, p);
     Ok(
         match db::update_task_instance_state(&s.db, id, &p, db::now()).await? {
-            StateChange::Updated => StatusCode::NO_CONTENT,
+            StateChange::Updated => {
+                if deferred {
+                    announce_trigger(&s).await;
+                }
+                StatusCode::NO_CONTENT
+            }
             StateChange::AlreadyInState => StatusCode::OK,
         },
     )
+}
+
+/// Encrypts a deferral's trigger arguments for storage (strings are already encrypted by the
+/// client and are kept as they are).
+fn seal_trigger_kwargs(s: &AppState, p: TIStatePayload) -> TIStatePayload {
+    match p {
+        TIStatePayload::Deferred(mut d) => {
+            if let Some(serde_json::Value::Object(kwargs)) = &d.trigger_kwargs {
+                let plain = serde_json::Value::Object(kwargs.clone()).to_string();
+                d.trigger_kwargs = Some(serde_json::Value::String(s.triggers.cipher.seal(&plain)));
+            }
+            TIStatePayload::Deferred(d)
+        }
+        other => other,
+    }
+}
+
+/// Wakes triggerers waiting for work, here and (on PostgreSQL) in other server processes.
+async fn announce_trigger(s: &AppState) {
+    s.triggers.created.notify_waiters();
+    if s.db.backend() == db::Backend::Postgres {
+        let notify = format!("SELECT pg_notify('{}', '')", crate::server::TRIGGER_CHANNEL);
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(notify))
+            .execute(s.db.pool())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot announce a new trigger");
+        }
+    }
 }
 
 /// Skip tasks of the same DAG run that have not started (branching).

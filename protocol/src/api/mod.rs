@@ -11,6 +11,7 @@ mod dag;
 mod dag_run;
 mod error;
 mod task_instance;
+mod triggerer;
 mod variable;
 mod xcom;
 
@@ -21,6 +22,7 @@ pub use dag::*;
 pub use dag_run::*;
 pub use error::*;
 pub use task_instance::*;
+pub use triggerer::*;
 pub use variable::*;
 pub use xcom::*;
 

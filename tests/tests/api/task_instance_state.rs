@@ -205,8 +205,13 @@ both_backends!(defer_stores_a_trigger_and_resume_returns_the_event, |api| {
             .await
             .unwrap();
     assert!(classpath.ends_with("DateTimeTrigger"));
+    assert!(
+        !kwargs.contains("moment"),
+        "trigger arguments are encrypted at rest: {kwargs}"
+    );
+    let plain = api.state.triggers.cipher.open(&kwargs).unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&kwargs).unwrap()["moment"],
+        serde_json::from_str::<Value>(&plain).unwrap()["moment"],
         "2026-11-23T10:10:00Z"
     );
 

@@ -1,0 +1,155 @@
+//! Airlock's triggerer routes (tag "Airlock Triggerer"), for `triggerer`-scope tokens only.
+
+use std::time::Duration;
+
+use airlock_protocol::api::{
+    ClaimRequest, ClaimResponse, ClaimedTriggerBody, HTTPExceptionResponse, HTTPValidationError,
+    JsonObject, TriggerOutcomeRequest, TriggerOutcomeResponse, TriggererHeartbeat,
+};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::auth::TriggererCaller;
+use crate::db::{self, ClaimedTrigger, TriggerOutcome};
+use crate::error::ApiResult;
+use crate::extract::{JsonBody, Path};
+use crate::state::AppState;
+
+/// Longest a claim may wait for a trigger.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+/// How often a waiting claim looks again without being woken (takeovers are time-based).
+const RECHECK: Duration = Duration::from_millis(1000);
+
+/// Record that a triggerer is alive.
+#[utoipa::path(put, path = "/airlock/triggerers/{triggerer_id}/heartbeat", tag = "Airlock Triggerer",
+    params(("triggerer_id" = String, Path, description = "Triggerer id (the token's subject)")),
+    request_body = TriggererHeartbeat,
+    responses((status = 204, description = "Recorded")),
+    security(("JWTBearer" = [])))]
+pub async fn heartbeat(
+    State(s): State<AppState>,
+    caller: TriggererCaller,
+    Path(id): Path<String>,
+    JsonBody(hb): JsonBody<TriggererHeartbeat>,
+) -> ApiResult<StatusCode> {
+    caller.require_self(&id)?;
+    db::heartbeat_triggerer(&s.db, &id, hb.hostname.as_deref(), hb.capacity, db::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A triggerer stops: its triggers go to other triggerers at once.
+#[utoipa::path(delete, path = "/airlock/triggerers/{triggerer_id}", tag = "Airlock Triggerer",
+    params(("triggerer_id" = String, Path, description = "Triggerer id (the token's subject)")),
+    responses((status = 204, description = "Retired")),
+    security(("JWTBearer" = [])))]
+pub async fn retire(
+    State(s): State<AppState>,
+    caller: TriggererCaller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_self(&id)?;
+    db::retire_triggerer(&s.db, &id, db::now()).await?;
+    s.triggers.created.notify_waiters();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn body(s: &AppState, c: ClaimedTrigger) -> ClaimedTriggerBody {
+    let (kwargs, kwargs_error) = match s.triggers.cipher.open(&c.stored_kwargs) {
+        Ok(text) => match serde_json::from_str::<JsonObject>(&text) {
+            Ok(k) => (Some(k), None),
+            Err(e) => (
+                None,
+                Some(format!("trigger arguments are not a JSON object: {e}")),
+            ),
+        },
+        Err(e) => (None, Some(e.to_string())),
+    };
+    ClaimedTriggerBody {
+        id: c.id,
+        classpath: c.classpath,
+        kwargs,
+        kwargs_error,
+        timeout_at: c.timeout_at,
+        task_instance_id: c.ti_id,
+        dag_id: c.dag_id,
+        run_id: c.run_id,
+        task_id: c.task_id,
+        map_index: c.map_index,
+        try_number: c.try_number,
+    }
+}
+
+/// Claim triggers to run: unassigned ones, and those of triggerers that stopped heartbeating.
+/// Waits up to `wait_ms` for one when none is claimable (a new trigger wakes the wait at once).
+#[utoipa::path(post, path = "/airlock/triggerers/{triggerer_id}/claim", tag = "Airlock Triggerer",
+    params(("triggerer_id" = String, Path, description = "Triggerer id (the token's subject)")),
+    request_body = ClaimRequest,
+    responses(
+        (status = 200, description = "Claimed triggers, and every trigger now assigned to this triggerer", body = ClaimResponse),
+        (status = 422, description = "Invalid payload", body = HTTPValidationError)),
+    security(("JWTBearer" = [])))]
+pub async fn claim(
+    State(s): State<AppState>,
+    caller: TriggererCaller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<ClaimRequest>,
+) -> ApiResult<Json<ClaimResponse>> {
+    caller.require_self(&id)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms).min(MAX_WAIT);
+    let limit = req.max.clamp(0, s.triggers.claim_batch);
+    let mut stopping = s.stopping.clone();
+    db::heartbeat_triggerer(&s.db, &id, None, None, db::now()).await?;
+    loop {
+        let woken = s.triggers.created.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let claimed =
+            db::claim_triggers(&s.db, &id, limit, s.triggers.health_timeout, db::now()).await?;
+        let now = tokio::time::Instant::now();
+        if !claimed.is_empty() || limit == 0 || now >= deadline || *stopping.borrow() {
+            let triggers = claimed.into_iter().map(|c| body(&s, c)).collect();
+            let assigned = db::assigned_triggers(&s.db, &id).await?;
+            return Ok(Json(ClaimResponse { triggers, assigned }));
+        }
+        tokio::select! {
+            () = &mut woken => {}
+            () = tokio::time::sleep_until(deadline.min(now + RECHECK)) => {}
+            _ = stopping.changed() => {}
+        }
+    }
+}
+
+/// Report how a trigger ended. Idempotent: a repeated (or late) report acts on nothing.
+#[utoipa::path(post, path = "/airlock/triggers/{trigger_id}/outcome", tag = "Airlock Triggerer",
+    params(("trigger_id" = i64, Path, description = "Trigger id")),
+    request_body = TriggerOutcomeRequest,
+    responses(
+        (status = 200, description = "How many task instances it resumed or finished", body = TriggerOutcomeResponse),
+        (status = 422, description = "Invalid payload", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn outcome(
+    State(s): State<AppState>,
+    caller: TriggererCaller,
+    Path(trigger_id): Path<i64>,
+    JsonBody(req): JsonBody<TriggerOutcomeRequest>,
+) -> ApiResult<Json<TriggerOutcomeResponse>> {
+    let outcome = match req {
+        TriggerOutcomeRequest::Event { payload } => TriggerOutcome::Event(payload),
+        TriggerOutcomeRequest::TaskSuccess => TriggerOutcome::TaskSuccess,
+        TriggerOutcomeRequest::TaskFailed => TriggerOutcome::TaskFailed,
+        TriggerOutcomeRequest::TaskSkipped => TriggerOutcome::TaskSkipped,
+        TriggerOutcomeRequest::Failure { traceback } => TriggerOutcome::Failure {
+            error: "Trigger failure".into(),
+            traceback: Some(traceback),
+        },
+        TriggerOutcomeRequest::Timeout => TriggerOutcome::Failure {
+            error: "Trigger timeout".into(),
+            traceback: None,
+        },
+    };
+    let applied =
+        db::submit_trigger_outcome(&s.db, trigger_id, &outcome, Some(caller.id()), db::now())
+            .await?;
+    Ok(Json(TriggerOutcomeResponse { applied }))
+}

@@ -1,0 +1,111 @@
+//! Airlock's triggerer routes (tag "Airlock Triggerer"): triggerers claim triggers, heartbeat
+//! and report outcomes over HTTP, holding no database credentials.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::JsonObject;
+
+/// The body of `PUT /airlock/triggerers/{id}/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TriggererHeartbeat {
+    /// Host the triggerer runs on.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// How many triggers it can hold.
+    #[serde(default)]
+    pub capacity: Option<i64>,
+}
+
+/// The body of `POST /airlock/triggerers/{id}/claim`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// Most triggers wanted (the server also caps one claim).
+    pub max: i64,
+    /// How long to wait, in milliseconds, for a trigger when none is claimable now (long poll;
+    /// capped at 30 000).
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+/// A trigger to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct ClaimedTriggerBody {
+    /// Trigger id.
+    pub id: i64,
+    /// Class path (selects the implementation).
+    pub classpath: String,
+    /// Arguments (decrypted), or null when they cannot be decrypted (see `kwargs_error`).
+    #[cfg_attr(feature = "schema", schema(value_type = Option<Object>))]
+    pub kwargs: Option<JsonObject>,
+    /// Why `kwargs` is null.
+    #[serde(default)]
+    pub kwargs_error: Option<String>,
+    /// When the waiting task gives up.
+    #[serde(default, with = "crate::time::ts_opt")]
+    pub timeout_at: Option<DateTime<Utc>>,
+    /// The waiting task instance.
+    pub task_instance_id: Uuid,
+    /// Its DAG.
+    pub dag_id: String,
+    /// Its run.
+    pub run_id: String,
+    /// Its task.
+    pub task_id: String,
+    /// Its map index.
+    pub map_index: i64,
+    /// Its try.
+    pub try_number: i64,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct ClaimResponse {
+    /// Newly claimed triggers.
+    pub triggers: Vec<ClaimedTriggerBody>,
+    /// Every trigger assigned to this triggerer now; a trigger it runs that is not listed was
+    /// taken over or is no longer awaited, and must be cancelled.
+    pub assigned: Vec<i64>,
+}
+
+/// How a trigger ended (`POST /airlock/triggers/{id}/outcome`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TriggerOutcomeRequest {
+    /// An event: the task resumes with `payload` under `event`.
+    Event {
+        /// The event payload.
+        #[cfg_attr(feature = "schema", schema(value_type = Object))]
+        payload: serde_json::Value,
+    },
+    /// End the task as successful without resuming it.
+    TaskSuccess,
+    /// End the task as failed (retried if retries are left) without resuming it.
+    TaskFailed,
+    /// End the task as skipped without resuming it.
+    TaskSkipped,
+    /// The trigger failed: the task resumes at `__fail__` with `Trigger failure`.
+    Failure {
+        /// Traceback lines.
+        #[serde(default)]
+        traceback: Vec<String>,
+    },
+    /// The trigger's deadline passed: the task resumes at `__fail__` with `Trigger timeout`.
+    Timeout,
+}
+
+/// The answer to an outcome: how many task instances it acted on (0 if it already happened).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct TriggerOutcomeResponse {
+    /// Task instances resumed or finished by this call.
+    pub applied: u64,
+}
