@@ -109,6 +109,14 @@ impl ApiClient {
         })
     }
 
+    /// A client sharing this one's connection pool and token whose attempts may take `timeout`
+    /// (e.g. long polls).
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        let mut c = self.clone();
+        c.cfg.timeout = timeout;
+        c
+    }
+
     /// A client sharing this one's connection pool and token, making `attempts` attempts per
     /// call (e.g. 1 for heartbeats, which repeat anyway).
     pub fn with_attempts(&self, attempts: u32) -> Self {
@@ -163,6 +171,7 @@ impl ApiClient {
         let mut req = self
             .http
             .request(method.clone(), url)
+            .timeout(self.cfg.timeout)
             .bearer_auth(self.token())
             .header(API_VERSION_HEADER, API_VERSION)
             .header("correlation-id", uuid::Uuid::now_v7().to_string());

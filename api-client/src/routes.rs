@@ -613,4 +613,54 @@ impl ApiClient {
         q.push(("ascending", ascending.to_string()));
         self.json(Method::GET, path, &q, NO_BODY).await
     }
+
+    /// `PUT /airlock/triggerers/{id}/heartbeat`.
+    pub async fn triggerer_heartbeat(&self, id: &str, hb: &TriggererHeartbeat) -> R<()> {
+        self.call(
+            Method::PUT,
+            &format!("/airlock/triggerers/{}/heartbeat", seg(id)),
+            &[],
+            Some(hb),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /airlock/triggerers/{id}`: hand this triggerer's triggers to others now.
+    pub async fn retire_triggerer(&self, id: &str) -> R<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/airlock/triggerers/{}", seg(id)),
+            &[],
+            NO_BODY,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /airlock/triggerers/{id}/claim` (a long poll of up to `req.wait_ms`).
+    pub async fn claim_triggers(&self, id: &str, req: &ClaimRequest) -> R<ClaimResponse> {
+        self.json(
+            Method::POST,
+            &format!("/airlock/triggerers/{}/claim", seg(id)),
+            &[],
+            Some(req),
+        )
+        .await
+    }
+
+    /// `POST /airlock/triggers/{id}/outcome`.
+    pub async fn trigger_outcome(
+        &self,
+        trigger_id: i64,
+        outcome: &TriggerOutcomeRequest,
+    ) -> R<TriggerOutcomeResponse> {
+        self.json(
+            Method::POST,
+            &format!("/airlock/triggers/{trigger_id}/outcome"),
+            &[],
+            Some(outcome),
+        )
+        .await
+    }
 }

@@ -54,6 +54,11 @@ pub struct ApiServerProcess {
 impl ApiServerProcess {
     /// Starts `api-server serve` with its data in `home` (and `database_url`, if given).
     pub fn start(home: &Path, database_url: Option<&str>) -> Self {
+        Self::start_with_env(home, database_url, &[])
+    }
+
+    /// Starts `api-server serve` with extra environment.
+    pub fn start_with_env(home: &Path, database_url: Option<&str>, extra: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(home).expect("home");
         let log = home.join("api-server.log");
         let mut env = vec![("AIRLOCK_HOME".to_owned(), home.display().to_string())];
@@ -65,6 +70,7 @@ impl ApiServerProcess {
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("AIRLOCK_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"));
         let child = cmd.spawn().expect("spawn api-server");

@@ -54,7 +54,12 @@ impl Stack {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         let url = database.url().to_owned();
-        let server = ApiServerProcess::start(&root.join("home"), Some(&url));
+        // Triggerers that stop heartbeating lose their triggers after 2 s (10 s by default).
+        let server = ApiServerProcess::start_with_env(
+            &root.join("home"),
+            Some(&url),
+            &[("AIRLOCK_TRIGGERER_HEALTH_TIMEOUT", "2")],
+        );
         let db = Db::connect(&url, 4).await.expect("connect");
         Some(Self {
             server,
@@ -192,5 +197,74 @@ impl Stack {
     /// The bundles directory.
     pub fn bundles_dir(&self) -> &Path {
         &self.bundles
+    }
+}
+
+/// A `triggerer` process.
+pub struct TriggererProcess {
+    /// The child.
+    pub child: std::process::Child,
+    /// Its id (its token's subject).
+    pub id: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl TriggererProcess {
+    /// Kills it (SIGKILL), as a crash would.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TriggererProcess {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+impl Stack {
+    /// Starts a `triggerer` named `id` against this stack (fast heartbeats, short long polls).
+    pub fn triggerer(&self, id: &str, extra_env: &[(&str, &str)]) -> TriggererProcess {
+        let token = self.server.admin(
+            &["mint-token", "--scope", "triggerer", "--subject", id],
+            None,
+        );
+        let log = self.logs.with_file_name(format!("triggerer-{id}.log"));
+        let mut cmd = std::process::Command::new(bin_path("triggerer"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AIRLOCK_TRIGGERER_TOKEN", token)
+            .env("AIRLOCK_API_URL", &self.server.base)
+            .env("AIRLOCK_TRIGGERER_HEARTBEAT_INTERVAL", "0.2")
+            .env("AIRLOCK_TRIGGERER_CLAIM_WAIT", "2")
+            .env("AIRLOCK_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("triggerer log"));
+        TriggererProcess {
+            child: cmd.spawn().expect("spawn triggerer"),
+            id: id.to_owned(),
+            log,
+        }
+    }
+
+    /// Waits (at most `limit`) until `ti` is in `state`.
+    pub async fn wait_state(&self, ti: Uuid, state: &str, limit: Duration) -> TaskInstance {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let row = self.ti(ti).await;
+            if row.state.map(|s| s.as_str()) == Some(state) {
+                return row;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{ti} never reached {state}; it is {:?}",
+                row.state
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

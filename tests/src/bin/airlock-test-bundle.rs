@@ -213,6 +213,45 @@ impl Operator for Waits {
     }
 }
 
+/// Defers to the trigger the run's configuration describes:
+/// `{"trigger": {"classpath": ..., "kwargs": {...}, "timeout_secs": n}}`; reports how it resumed.
+struct DeferFromConf;
+
+impl Operator for DeferFromConf {
+    fn execute(&self, ctx: &mut Context<'_>) -> TaskResult {
+        let conf = ctx.conf();
+        let spec = conf
+            .get("trigger")
+            .and_then(Value::as_object)
+            .ok_or_else(|| TaskError::fail_no_retry("conf.trigger is required"))?;
+        let classpath = spec
+            .get("classpath")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TaskError::fail_no_retry("conf.trigger.classpath"))?;
+        let trigger = Trigger::new(
+            classpath,
+            spec.get("kwargs").cloned().unwrap_or(Value::Null),
+        );
+        let mut d =
+            Deferral::new(trigger, "on_event").with_kwarg("deferred_on_try", ctx.try_number());
+        if let Some(secs) = spec.get("timeout_secs").and_then(Value::as_f64) {
+            d = d.timeout(Duration::from_secs_f64(secs));
+        }
+        Err(d.into())
+    }
+
+    fn resume(
+        &self,
+        _ctx: &mut Context<'_>,
+        method: &str,
+        kwargs: &Map<String, Value>,
+    ) -> TaskResult {
+        Ok(
+            json!({"method": method, "event": kwargs.get("event"), "deferred_on_try": kwargs.get("deferred_on_try")}),
+        )
+    }
+}
+
 fn main() -> std::process::ExitCode {
     type TaskFn = fn(&mut Context<'_>) -> TaskResult;
     let tasks: Vec<(&str, TaskFn)> = vec![
@@ -233,7 +272,8 @@ fn main() -> std::process::ExitCode {
     let mut dag = Dag::new("t")
         .task(Task::new("produce", produce))
         .task(Task::new("consume", consume).after(["produce"]))
-        .task(Task::new("waits", Waits));
+        .task(Task::new("waits", Waits))
+        .task(Task::new("defer", DeferFromConf));
     for (id, f) in tasks {
         dag = dag.task(Task::new(id, f));
     }

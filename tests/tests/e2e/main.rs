@@ -2,3 +2,4 @@
 
 mod api_server_process;
 mod supervisor;
+mod triggerer;

@@ -1,0 +1,455 @@
+//! The triggerer's engine: claims triggers, runs them, reports how they ended.
+//!
+//! One task owns every held trigger. Time-based triggers sit in a binary heap (a few dozen bytes
+//! each, so a triggerer can hold a million); other triggers run as tasks that report back. A
+//! claim loop feeds it (long polls, so a new trigger starts within milliseconds), a heartbeat
+//! task keeps this triggerer alive in the server's eyes, and a reporter submits outcomes with
+//! retries. Outcomes are idempotent on the server, so a trigger taken over by another triggerer
+//! (or fired twice across a crash) still resumes its task exactly once.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use airlock_api_client::ApiClient;
+use airlock_protocol::api::{
+    ClaimRequest, ClaimResponse, ClaimedTriggerBody, TriggerOutcomeRequest, TriggererHeartbeat,
+};
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::config::TriggererConfig;
+use crate::registry::TriggerRegistry;
+use crate::trigger::{Built, TriggerContext, TriggerError, TriggerEvent};
+
+/// An event kept compactly until its timer fires.
+enum Compact {
+    Resume(Box<str>),
+    Success,
+    Failed,
+    Skipped,
+}
+
+impl Compact {
+    fn of(e: TriggerEvent) -> Self {
+        match e {
+            TriggerEvent::Resume(v) => Self::Resume(v.to_string().into_boxed_str()),
+            TriggerEvent::TaskSuccess => Self::Success,
+            TriggerEvent::TaskFailed => Self::Failed,
+            TriggerEvent::TaskSkipped => Self::Skipped,
+        }
+    }
+
+    fn request(&self) -> TriggerOutcomeRequest {
+        match self {
+            Self::Resume(text) => TriggerOutcomeRequest::Event {
+                payload: serde_json::from_str(text).unwrap_or(Value::Null),
+            },
+            Self::Success => TriggerOutcomeRequest::TaskSuccess,
+            Self::Failed => TriggerOutcomeRequest::TaskFailed,
+            Self::Skipped => TriggerOutcomeRequest::TaskSkipped,
+        }
+    }
+}
+
+fn request_of(result: Result<TriggerEvent, TriggerError>) -> TriggerOutcomeRequest {
+    match result {
+        Ok(e) => Compact::of(e).request(),
+        Err(e) => TriggerOutcomeRequest::Failure {
+            traceback: e.lines(),
+        },
+    }
+}
+
+enum Held {
+    Timer {
+        generation: u32,
+        event: Compact,
+    },
+    Task {
+        generation: u32,
+        handle: tokio::task::AbortHandle,
+    },
+}
+
+impl Held {
+    fn generation(&self) -> u32 {
+        match self {
+            Held::Timer { generation, .. } | Held::Task { generation, .. } => *generation,
+        }
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    at: Instant,
+    id: i64,
+    generation: u32,
+    timeout: bool,
+}
+
+enum Msg {
+    Claimed(ClaimResponse),
+    Finished {
+        id: i64,
+        generation: u32,
+        outcome: TriggerOutcomeRequest,
+    },
+}
+
+fn instant_of(at: chrono::DateTime<Utc>) -> Instant {
+    Instant::now() + (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// The engine state (owned by one task).
+struct Engine {
+    registry: TriggerRegistry,
+    held: HashMap<i64, Held>,
+    due: BinaryHeap<Reverse<Due>>,
+    generation: u32,
+    count: Arc<AtomicUsize>,
+    report: mpsc::UnboundedSender<(i64, TriggerOutcomeRequest)>,
+    msgs: mpsc::UnboundedSender<Msg>,
+    http: reqwest::Client,
+}
+
+impl Engine {
+    fn start(&mut self, t: ClaimedTriggerBody) {
+        if self.held.contains_key(&t.id) {
+            return;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let built = match &t.kwargs {
+            Some(k) => self.registry.build(&t.classpath, k),
+            None => Err(TriggerError::new(
+                t.kwargs_error
+                    .clone()
+                    .unwrap_or_else(|| "no trigger arguments".into()),
+            )),
+        };
+        let timeout = t.timeout_at.map(instant_of);
+        match built {
+            Err(e) => {
+                tracing::warn!(trigger = t.id, classpath = %t.classpath, error = %e, "cannot run trigger");
+                let _ = self.report.send((
+                    t.id,
+                    TriggerOutcomeRequest::Failure {
+                        traceback: e.lines(),
+                    },
+                ));
+                return;
+            }
+            Ok(Built::At { at, event }) => {
+                let at = instant_of(at);
+                self.held.insert(
+                    t.id,
+                    Held::Timer {
+                        generation,
+                        event: Compact::of(event),
+                    },
+                );
+                match timeout {
+                    Some(limit) if limit < at => self.due.push(Reverse(Due {
+                        at: limit,
+                        id: t.id,
+                        generation,
+                        timeout: true,
+                    })),
+                    _ => self.due.push(Reverse(Due {
+                        at,
+                        id: t.id,
+                        generation,
+                        timeout: false,
+                    })),
+                }
+            }
+            Ok(Built::Run(trigger)) => {
+                let ctx = TriggerContext {
+                    trigger_id: t.id,
+                    task_instance_id: t.task_instance_id,
+                    dag_id: t.dag_id.clone(),
+                    run_id: t.run_id.clone(),
+                    task_id: t.task_id.clone(),
+                    map_index: t.map_index,
+                    http: self.http.clone(),
+                };
+                let msgs = self.msgs.clone();
+                let id = t.id;
+                let handle = tokio::spawn(async move {
+                    let fut = trigger.run(ctx);
+                    let outcome = match timeout {
+                        Some(limit) => match tokio::time::timeout_at(limit, fut).await {
+                            Ok(r) => request_of(r),
+                            Err(_) => TriggerOutcomeRequest::Timeout,
+                        },
+                        None => request_of(fut.await),
+                    };
+                    let _ = msgs.send(Msg::Finished {
+                        id,
+                        generation,
+                        outcome,
+                    });
+                });
+                self.held.insert(
+                    t.id,
+                    Held::Task {
+                        generation,
+                        handle: handle.abort_handle(),
+                    },
+                );
+            }
+        }
+        tracing::debug!(trigger = t.id, classpath = %t.classpath, ti = %t.task_instance_id, "trigger started");
+    }
+
+    fn cancel(&mut self, id: i64) {
+        if let Some(Held::Task { handle, .. }) = self.held.remove(&id) {
+            handle.abort();
+        }
+    }
+
+    fn claimed(&mut self, resp: ClaimResponse) {
+        for t in resp.triggers {
+            self.start(t);
+        }
+        let assigned: HashSet<i64> = resp.assigned.into_iter().collect();
+        let lost: Vec<i64> = self
+            .held
+            .keys()
+            .copied()
+            .filter(|id| !assigned.contains(id))
+            .collect();
+        for id in lost {
+            tracing::info!(
+                trigger = id,
+                "trigger no longer assigned here; cancelling it"
+            );
+            self.cancel(id);
+        }
+        self.count.store(self.held.len(), Ordering::Relaxed);
+    }
+
+    fn finished(&mut self, id: i64, generation: u32, outcome: TriggerOutcomeRequest) {
+        if self
+            .held
+            .get(&id)
+            .is_some_and(|h| h.generation() == generation)
+        {
+            self.held.remove(&id);
+            let _ = self.report.send((id, outcome));
+        }
+        self.count.store(self.held.len(), Ordering::Relaxed);
+    }
+
+    fn fire_due(&mut self) {
+        let now = Instant::now();
+        while self.due.peek().is_some_and(|Reverse(d)| d.at <= now) {
+            let Some(Reverse(d)) = self.due.pop() else {
+                break;
+            };
+            let current = matches!(self.held.get(&d.id), Some(Held::Timer { generation, .. }) if *generation == d.generation);
+            if !current {
+                continue;
+            }
+            if let Some(Held::Timer { event, .. }) = self.held.remove(&d.id) {
+                let outcome = if d.timeout {
+                    TriggerOutcomeRequest::Timeout
+                } else {
+                    event.request()
+                };
+                let _ = self.report.send((d.id, outcome));
+            }
+        }
+        self.count.store(self.held.len(), Ordering::Relaxed);
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.due.peek().map(|Reverse(d)| d.at)
+    }
+
+    fn abort_all(&mut self) {
+        for (_, h) in self.held.drain() {
+            if let Held::Task { handle, .. } = h {
+                handle.abort();
+            }
+        }
+    }
+}
+
+/// Submits outcomes, retrying what fails (the server is idempotent), a bounded number at once.
+fn spawn_reporter(
+    client: ApiClient,
+    mut rx: mpsc::UnboundedReceiver<(i64, TriggerOutcomeRequest)>,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut inflight = tokio::task::JoinSet::new();
+        while let Some((id, outcome)) = rx.recv().await {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let client = client.clone();
+            inflight.spawn(async move {
+                let _permit = permit;
+                let mut delay = Duration::from_millis(200);
+                loop {
+                    match client.trigger_outcome(id, &outcome).await {
+                        Ok(r) => {
+                            tracing::info!(trigger = id, applied = r.applied, "trigger outcome reported");
+                            return;
+                        }
+                        Err(e) if e.is_retryable() => {
+                            tracing::warn!(trigger = id, error = %e, "cannot report a trigger outcome yet; retrying");
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(10));
+                        }
+                        Err(e) => {
+                            tracing::error!(trigger = id, error = %e, "trigger outcome refused");
+                            return;
+                        }
+                    }
+                }
+            });
+            while inflight.try_join_next().is_some() {}
+        }
+        while inflight.join_next().await.is_some() {}
+    })
+}
+
+/// Runs a triggerer until `stop` turns true, then hands its triggers back to the server.
+pub async fn run(
+    cfg: TriggererConfig,
+    registry: TriggerRegistry,
+    client: ApiClient,
+    id: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (msgs_tx, mut msgs) = mpsc::unbounded_channel();
+    let (report_tx, report_rx) = mpsc::unbounded_channel();
+    let reporter = spawn_reporter(client.clone(), report_rx, cfg.report_concurrency);
+    let hostname = std::env::var("HOSTNAME").ok().or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+    });
+
+    let heartbeat = {
+        let (client, id, mut stop) = (client.with_attempts(1), id.clone(), stop.clone());
+        let hb = TriggererHeartbeat {
+            hostname,
+            capacity: Some(cfg.capacity as i64),
+        };
+        let every = cfg.heartbeat_interval.max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = client.triggerer_heartbeat(&id, &hb).await {
+                    tracing::warn!(error = %e, "triggerer heartbeat failed");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
+
+    let claims = {
+        let (client, id, count, msgs, mut stop) = (
+            client.clone(),
+            id.clone(),
+            count.clone(),
+            msgs_tx.clone(),
+            stop.clone(),
+        );
+        let (capacity, batch, wait) = (cfg.capacity, cfg.batch.max(1), cfg.claim_wait);
+        let long = client.with_timeout(wait + cfg.api_timeout).with_attempts(1);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                let free = capacity.saturating_sub(count.load(Ordering::Relaxed));
+                if free == 0 {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+                let req = ClaimRequest {
+                    max: free.min(batch) as i64,
+                    wait_ms: wait.as_millis() as u64,
+                };
+                let resp = tokio::select! {
+                    r = long.claim_triggers(&id, &req) => r,
+                    _ = stop.changed() => return,
+                };
+                match resp {
+                    Ok(r) => {
+                        backoff = Duration::from_millis(100);
+                        if !r.triggers.is_empty() {
+                            tracing::info!(claimed = r.triggers.len(), "claimed triggers");
+                        }
+                        // Count what was just claimed before the engine catches up.
+                        count.fetch_add(r.triggers.len(), Ordering::Relaxed);
+                        if msgs.send(Msg::Claimed(r)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claim failed; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {}
+                            _ = stop.changed() => return,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        })
+    };
+
+    let mut engine = Engine {
+        registry,
+        held: HashMap::new(),
+        due: BinaryHeap::new(),
+        generation: 0,
+        count,
+        report: report_tx,
+        msgs: msgs_tx,
+        http: reqwest::Client::new(),
+    };
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    loop {
+        let next = engine.next_due().unwrap_or(far);
+        tokio::select! {
+            msg = msgs.recv() => match msg {
+                Some(Msg::Claimed(r)) => engine.claimed(r),
+                Some(Msg::Finished { id, generation, outcome }) => engine.finished(id, generation, outcome),
+                None => break,
+            },
+            () = tokio::time::sleep_until(next) => engine.fire_due(),
+            _ = stop.changed() => if *stop.borrow() { break },
+        }
+    }
+    tracing::info!(
+        held = engine.held.len(),
+        "triggerer stopping; handing its triggers back"
+    );
+    engine.abort_all();
+    claims.abort();
+    heartbeat.abort();
+    // Let other triggerers take over at once instead of after the health timeout.
+    if let Err(e) = client.retire_triggerer(&id).await {
+        tracing::warn!(error = %e, "could not retire; other triggerers take over after the health timeout");
+    }
+    drop(engine);
+    let _ = tokio::time::timeout(Duration::from_secs(10), reporter).await;
+}
