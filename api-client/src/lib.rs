@@ -1,5 +1,5 @@
-//! A typed client for the Task Execution API, used by the supervisor (and later the triggerer
-//! and scheduler).
+//! A typed client for the Task Execution API and Airlock's control API, used by the supervisor,
+//! the triggerer, the scheduler and the `airlock` CLI.
 //!
 //! * Every request carries `airflow-api-version`, a `correlation-id` and the current bearer
 //!   token; every response's `Refreshed-API-Token` replaces that token (this is how a workload
@@ -8,6 +8,7 @@
 //!   are returned at once as [`ClientError::Status`] with the server's JSON `detail`.
 
 mod client;
+mod control;
 mod error;
 mod routes;
 

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{self, DagSpec, Db, NewDagRun, NewTaskInstance, TaskSpec};
+use airlock_protocol::dag::TaskDefinition;
+
+use crate::db::{self, DagSpec, Db, NewDagRun, NewTaskInstance};
 use crate::store_error::StoreResult;
 
 /// A DAG run to create, with its task instances queued (the JSON of `admin create-run`).
@@ -97,15 +99,16 @@ pub struct CreatedTaskInstance {
 /// Registers the DAG (if new), creates a running DAG run and queues its task instances.
 pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreResult<CreatedRun> {
     let mut tx = db.begin_write().await?;
-    let mut tasks: Vec<TaskSpec> = Vec::new();
+    let mut tasks: Vec<TaskDefinition> = Vec::new();
     for t in &spec.tasks {
         if !tasks.iter().any(|x| x.task_id == t.task_id) {
-            tasks.push(TaskSpec {
-                task_id: t.task_id.clone(),
+            tasks.push(TaskDefinition {
                 task_group_id: t.task_group_id.clone(),
                 operator: t.operator.clone(),
-                retries: t.retries,
+                retries: u32::try_from(t.retries).unwrap_or(0),
                 execution_timeout: t.execution_timeout,
+                queue: t.queue.clone(),
+                ..TaskDefinition::new(t.task_id.clone())
             });
         }
     }
@@ -116,6 +119,8 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
         relative_fileloc: spec.relative_fileloc.clone(),
         owners: None,
         tags: Vec::new(),
+        description: None,
+        max_active_tasks: None,
         is_paused: false,
         tasks,
     };
@@ -147,6 +152,7 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
             state: Some(TaskInstanceState::Queued),
             queue: t.queue.clone(),
             operator: t.operator.clone(),
+            priority_weight: 1,
         })
         .collect();
     let ids =

@@ -106,6 +106,65 @@ pub struct ServeArgs {
     /// Trigger settings.
     #[command(flatten)]
     pub triggers: TriggerArgs,
+    /// Scheduler settings.
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+    /// Where supervisors on this host write task logs (served by the control API). Default:
+    /// `<home>/logs`.
+    #[arg(long, env = "AIRLOCK_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The task log directory.
+    pub fn log_dir(&self) -> PathBuf {
+        self.log_dir
+            .clone()
+            .unwrap_or_else(|| self.db.home.join("logs"))
+    }
+}
+
+/// How the scheduler judges time (see the README's scheduler section).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SchedulerArgs {
+    /// Seconds without a heartbeat after which a running task instance is a zombie (retried or
+    /// failed).
+    #[arg(long, env = "AIRLOCK_TASK_HEARTBEAT_TIMEOUT", default_value_t = 300.0)]
+    pub task_heartbeat_timeout: f64,
+    /// Seconds without a tick after which an executor is dead and what it queued is scheduled
+    /// again.
+    #[arg(long, env = "AIRLOCK_EXECUTOR_TIMEOUT", default_value_t = 60.0)]
+    pub executor_timeout: f64,
+    /// Seconds a task instance may stay queued without starting before it is scheduled again.
+    #[arg(long, env = "AIRLOCK_TASK_QUEUED_TIMEOUT", default_value_t = 600.0)]
+    pub task_queued_timeout: f64,
+}
+
+impl Default for SchedulerArgs {
+    fn default() -> Self {
+        Self {
+            task_heartbeat_timeout: 300.0,
+            executor_timeout: 60.0,
+            task_queued_timeout: 600.0,
+        }
+    }
+}
+
+fn delta(secs: f64) -> chrono::TimeDelta {
+    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
+    chrono::TimeDelta::milliseconds((secs * 1000.0) as i64)
+}
+
+impl SchedulerArgs {
+    /// The settings the scheduling pass uses.
+    pub fn settings(&self) -> crate::db::SchedulerSettings {
+        crate::db::SchedulerSettings {
+            heartbeat_timeout: delta(self.task_heartbeat_timeout),
+            executor_timeout: delta(self.executor_timeout),
+            queued_timeout: delta(self.task_queued_timeout),
+            ..crate::db::SchedulerSettings::default()
+        }
+    }
 }
 
 /// How triggers are stored and handed to triggerers.

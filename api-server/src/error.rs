@@ -36,6 +36,9 @@ pub enum ApiError {
     /// A body larger than the configured limit.
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// Something on the server side failed (not the database).
+    #[error("{0}")]
+    Internal(String),
     /// A request the route refuses before looking anything up.
     #[error("{message}")]
     BadRequest {
@@ -161,6 +164,13 @@ impl IntoResponse for ApiError {
                     ),
                 ),
             ),
+            ApiError::Internal(why) => {
+                tracing::error!(error = %why, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    detail("internal_error", why),
+                )
+            }
             ApiError::PayloadTooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 detail(

@@ -21,6 +21,7 @@ pub mod secret_file;
 pub mod server;
 pub mod state;
 pub mod store_error;
+pub mod task_logs;
 pub mod version;
 
 pub use routes::openapi;

@@ -53,10 +53,11 @@ enum Admin {
         /// Task-instance id (for `workload` and `execution` tokens).
         #[arg(long)]
         ti: Option<Uuid>,
-        /// The subject of a service token (the triggerer's id, for `triggerer` tokens).
+        /// The subject of a service token (the triggerer's id, or who holds an `admin` token).
         #[arg(long)]
         subject: Option<String>,
-        /// `workload` (what executors pass to supervisors), `execution` or `triggerer`.
+        /// `workload` (what executors pass to supervisors), `execution`, `triggerer` or
+        /// `admin` (the control API: the `airlock` CLI and executors).
         #[arg(long, default_value = "workload")]
         scope: String,
         /// Lifetime in seconds (default: the configured lifetime of the scope).
@@ -192,7 +193,7 @@ async fn run_admin(cmd: Admin) -> anyhow::Result<()> {
             ttl,
         } => {
             let scope = Scope::parse(&scope).with_context(|| {
-                format!("unknown scope {scope:?}: use workload, execution or triggerer")
+                format!("unknown scope {scope:?}: use workload, execution, triggerer or admin")
             })?;
             let subject = match (scope.is_task_scope(), ti, subject) {
                 (true, Some(ti), None) => ti.to_string(),

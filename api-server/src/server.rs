@@ -11,7 +11,7 @@ use crate::auth::{KeyError, TokenAuthority};
 use crate::config::{AuthArgs, DatabaseArgs, ServeArgs};
 use crate::db::{Backend, Db, DbError};
 use crate::kwargs_cipher::{CipherError, KwargsCipher};
-use crate::state::{AppState, Triggers};
+use crate::state::{AppState, Scheduling, Triggers};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +107,7 @@ impl Server {
                 tokens,
                 triggers,
                 stopping,
+                scheduling: Arc::new(Scheduling::new(args.scheduler.settings(), args.log_dir())),
             },
             body_limit: args.max_body_bytes,
             stop,

@@ -1,12 +1,13 @@
 //! What every handler shares.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 use tokio::sync::{Notify, watch};
 
 use crate::auth::TokenAuthority;
-use crate::db::Db;
+use crate::db::{Db, SchedulerSettings};
 use crate::kwargs_cipher::KwargsCipher;
 
 /// Shared handler state.
@@ -20,6 +21,41 @@ pub struct AppState {
     pub triggers: Arc<Triggers>,
     /// Turns true when the server starts shutting down (long polls return early).
     pub stopping: watch::Receiver<bool>,
+    /// Scheduling.
+    pub scheduling: Arc<Scheduling>,
+}
+
+/// What the control routes need.
+pub struct Scheduling {
+    /// How the scheduler judges time.
+    pub settings: SchedulerSettings,
+    /// Task logs written on this host.
+    pub log_dir: PathBuf,
+    /// Counts changes that may let the scheduler make progress (wakes long-polling ticks).
+    changes: watch::Sender<u64>,
+}
+
+impl Scheduling {
+    /// Scheduling with `settings`, serving logs from `log_dir`.
+    pub fn new(settings: SchedulerSettings, log_dir: PathBuf) -> Self {
+        Self {
+            settings,
+            log_dir,
+            changes: watch::channel(0).0,
+        }
+    }
+
+    /// Notes a change (a task finished, a run was created, a trigger fired...).
+    pub fn changed(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A receiver that sees the changes made after this call.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        let mut rx = self.changes.subscribe();
+        rx.borrow_and_update();
+        rx
+    }
 }
 
 /// What the trigger routes need.

@@ -1,10 +1,13 @@
 //! DAG definitions as bundles describe them (`<bundle> dags` prints a [`BundleDefinition`]) and
 //! as the server registers them.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
 /// When a task may run, given its upstream tasks' states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerRule {
     /// Every upstream succeeded (the default).
@@ -26,8 +29,42 @@ pub enum TriggerRule {
     Always,
 }
 
+impl TriggerRule {
+    /// Every rule.
+    pub const ALL: &'static [TriggerRule] = &[
+        Self::AllSuccess,
+        Self::AllFailed,
+        Self::AllDone,
+        Self::OneSuccess,
+        Self::OneFailed,
+        Self::NoneFailed,
+        Self::NoneSkipped,
+        Self::Always,
+    ];
+
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AllSuccess => "all_success",
+            Self::AllFailed => "all_failed",
+            Self::AllDone => "all_done",
+            Self::OneSuccess => "one_success",
+            Self::OneFailed => "one_failed",
+            Self::NoneFailed => "none_failed",
+            Self::NoneSkipped => "none_skipped",
+            Self::Always => "always",
+        }
+    }
+
+    /// The rule spelled `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
 /// A task of a DAG.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct TaskDefinition {
     /// Task id (unique in the DAG).
     pub task_id: String,
@@ -69,6 +106,27 @@ pub struct TaskDefinition {
     pub priority_weight: i64,
 }
 
+impl TaskDefinition {
+    /// A task with the defaults: no upstreams, `all_success`, no retries.
+    pub fn new(task_id: impl Into<String>) -> Self {
+        Self {
+            task_id: task_id.into(),
+            operator: None,
+            upstream: Vec::new(),
+            trigger_rule: TriggerRule::default(),
+            retries: 0,
+            retry_delay: default_retry_delay(),
+            retry_exponential_backoff: false,
+            max_retry_delay: None,
+            execution_timeout: None,
+            map_over: None,
+            queue: default_queue(),
+            task_group_id: None,
+            priority_weight: default_weight(),
+        }
+    }
+}
+
 fn default_retry_delay() -> f64 {
     300.0
 }
@@ -83,6 +141,7 @@ fn default_weight() -> i64 {
 
 /// A DAG.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct DagDefinition {
     /// DAG id.
     pub dag_id: String,
@@ -95,7 +154,7 @@ pub struct DagDefinition {
     /// Owners, comma-separated.
     #[serde(default)]
     pub owners: Option<String>,
-    /// Most task instances of one run active at once.
+    /// Most task instances of the DAG (over all its runs) queued or running at once.
     #[serde(default)]
     pub max_active_tasks: Option<u32>,
     /// Where the DAG is defined (informational; `dag_rel_path` for the runner).
@@ -107,6 +166,7 @@ pub struct DagDefinition {
 
 /// What a bundle executable declares (`<bundle> dags`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct BundleDefinition {
     /// The bundle's name (its executable's file name in the bundles directory).
     pub bundle: String,
@@ -115,4 +175,165 @@ pub struct BundleDefinition {
     pub version: Option<String>,
     /// Its DAGs.
     pub dags: Vec<DagDefinition>,
+}
+
+/// Longest DAG or task id accepted.
+pub const MAX_ID_LEN: usize = 250;
+
+fn check_id(kind: &str, id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "{kind} id {id:?} must have 1 to {MAX_ID_LEN} characters"
+        ));
+    }
+    if id.chars().any(|c| c.is_control() || c == '/') {
+        return Err(format!(
+            "{kind} id {id:?} must not contain '/' or control characters"
+        ));
+    }
+    Ok(())
+}
+
+impl DagDefinition {
+    /// Checks what a scheduler relies on: valid and unique ids, upstreams that exist, no
+    /// dependency cycle, mapped tasks that map over an unmapped upstream, sane retry settings.
+    pub fn validate(&self) -> Result<(), String> {
+        let dag = &self.dag_id;
+        check_id("DAG", dag)?;
+        let mut tasks: BTreeMap<&str, &TaskDefinition> = BTreeMap::new();
+        for t in &self.tasks {
+            check_id("task", &t.task_id).map_err(|e| format!("{dag}: {e}"))?;
+            if tasks.insert(&t.task_id, t).is_some() {
+                return Err(format!("{dag}: task id {:?} is declared twice", t.task_id));
+            }
+        }
+        for t in &self.tasks {
+            let id = &t.task_id;
+            for up in &t.upstream {
+                if !tasks.contains_key(up.as_str()) {
+                    return Err(format!("{dag}: task {id:?} depends on unknown task {up:?}"));
+                }
+            }
+            if let Some(source) = &t.map_over {
+                if !t.upstream.contains(source) {
+                    return Err(format!(
+                        "{dag}: task {id:?} maps over {source:?}, which is not one of its upstreams"
+                    ));
+                }
+                if tasks
+                    .get(source.as_str())
+                    .is_some_and(|s| s.map_over.is_some())
+                {
+                    return Err(format!(
+                        "{dag}: task {id:?} maps over {source:?}, which is itself mapped"
+                    ));
+                }
+            }
+            let delays = [Some(t.retry_delay), t.max_retry_delay, t.execution_timeout];
+            if delays
+                .into_iter()
+                .flatten()
+                .any(|d| !(d.is_finite() && d >= 0.0))
+            {
+                return Err(format!(
+                    "{dag}: task {id:?} has a negative or non-finite delay or timeout"
+                ));
+            }
+        }
+        // Kahn's algorithm: every task must come out in topological order.
+        let mut remaining: BTreeMap<&str, BTreeSet<&str>> = tasks
+            .values()
+            .map(|t| {
+                (
+                    t.task_id.as_str(),
+                    t.upstream.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        while !remaining.is_empty() {
+            let ready: Vec<&str> = remaining
+                .iter()
+                .filter(|(_, ups)| ups.is_empty())
+                .map(|(t, _)| *t)
+                .collect();
+            if ready.is_empty() {
+                let stuck: Vec<&str> = remaining.keys().copied().collect();
+                return Err(format!("{dag}: dependency cycle among {stuck:?}"));
+            }
+            for t in ready {
+                remaining.remove(t);
+                remaining.values_mut().for_each(|ups| {
+                    ups.remove(t);
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, up: &[&str]) -> TaskDefinition {
+        serde_json::from_value(serde_json::json!({"task_id": id, "upstream": up})).unwrap()
+    }
+
+    fn dag(tasks: Vec<TaskDefinition>) -> DagDefinition {
+        DagDefinition {
+            dag_id: "d".into(),
+            description: None,
+            tags: vec![],
+            owners: None,
+            max_active_tasks: None,
+            relative_fileloc: None,
+            tasks,
+        }
+    }
+
+    #[test]
+    fn a_valid_dag_passes() {
+        let mut m = task("m", &["a"]);
+        m.map_over = Some("a".into());
+        assert_eq!(
+            dag(vec![task("a", &[]), m, task("z", &["m"])]).validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn bad_dags_are_explained() {
+        let cases = [
+            (dag(vec![task("a", &["b"]), task("b", &["a"])]), "cycle"),
+            (dag(vec![task("a", &["nope"])]), "unknown task"),
+            (dag(vec![task("a", &[]), task("a", &[])]), "twice"),
+            (dag(vec![task("a/b", &[])]), "must not contain"),
+            (dag(vec![task("", &[])]), "1 to 250"),
+        ];
+        for (d, needle) in cases {
+            let err = d.validate().unwrap_err();
+            assert!(err.contains(needle), "{err}");
+        }
+        let mut m = task("m", &[]);
+        m.map_over = Some("a".into());
+        assert!(
+            dag(vec![task("a", &[]), m])
+                .validate()
+                .unwrap_err()
+                .contains("not one of its upstreams")
+        );
+        let mut m1 = task("m1", &["a"]);
+        m1.map_over = Some("a".into());
+        let mut m2 = task("m2", &["m1"]);
+        m2.map_over = Some("m1".into());
+        assert!(
+            dag(vec![task("a", &[]), m1, m2])
+                .validate()
+                .unwrap_err()
+                .contains("itself mapped")
+        );
+        let mut neg = task("n", &[]);
+        neg.retry_delay = -1.0;
+        assert!(dag(vec![neg]).validate().unwrap_err().contains("negative"));
+    }
 }

@@ -4,6 +4,7 @@
 //! * [`api`]: request and response bodies of the Task Execution API (Airflow 3.3, version
 //!   [`API_VERSION`]). With the `schema` feature they also derive `utoipa::ToSchema`.
 //! * [`comms`]: the supervisor ⇄ task-runner frames and messages.
+//! * [`logs`]: where task logs live.
 //! * [`time`]: how datetimes and durations travel (RFC 3339 in JSON, msgpack timestamps in frames).
 //!
 //! This crate depends on no other workspace crate, so every component can share it.
@@ -12,6 +13,7 @@ pub mod api;
 pub mod comms;
 pub mod dag;
 pub mod ids;
+pub mod logs;
 pub mod state;
 pub mod time;
 

@@ -1,6 +1,6 @@
 //! DAGs in code: tasks, their order, and how they retry and time out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,7 +149,7 @@ impl Dag {
         self
     }
 
-    /// Most task instances of one run active at once.
+    /// Most task instances of this DAG (over all its runs) queued or running at once.
     pub fn max_active_tasks(mut self, n: u32) -> Self {
         self.def.max_active_tasks = Some(n);
         self
@@ -178,52 +178,12 @@ impl Dag {
             .any(|t| t.def.map_over.as_deref() == Some(task_id))
     }
 
-    /// The definition the server registers, after checking that upstreams exist and that there
-    /// is no cycle.
+    /// The definition the server registers, after checking that upstreams exist, that there
+    /// is no cycle and that mapped tasks map over an unmapped upstream.
     pub fn definition(&self) -> Result<DagDefinition, String> {
-        for t in self.tasks.values() {
-            for up in &t.def.upstream {
-                if !self.tasks.contains_key(up) {
-                    return Err(format!(
-                        "{}: task {:?} depends on unknown task {up:?}",
-                        self.def.dag_id, t.def.task_id
-                    ));
-                }
-            }
-        }
-        // Kahn's algorithm: every task must be reachable in topological order.
-        let mut remaining: BTreeMap<&str, BTreeSet<&str>> = self
-            .tasks
-            .values()
-            .map(|t| {
-                (
-                    t.def.task_id.as_str(),
-                    t.def.upstream.iter().map(String::as_str).collect(),
-                )
-            })
-            .collect();
-        while !remaining.is_empty() {
-            let ready: Vec<&str> = remaining
-                .iter()
-                .filter(|(_, ups)| ups.is_empty())
-                .map(|(t, _)| *t)
-                .collect();
-            if ready.is_empty() {
-                let stuck: Vec<&str> = remaining.keys().copied().collect();
-                return Err(format!(
-                    "{}: dependency cycle among {stuck:?}",
-                    self.def.dag_id
-                ));
-            }
-            for t in ready {
-                remaining.remove(t);
-                remaining.values_mut().for_each(|ups| {
-                    ups.remove(t);
-                });
-            }
-        }
         let mut def = self.def.clone();
         def.tasks = self.tasks.values().map(|t| t.def.clone()).collect();
+        def.validate()?;
         Ok(def)
     }
 }

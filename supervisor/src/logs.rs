@@ -3,7 +3,7 @@
 //! (`task.stderr`, error), and the supervisor's own notes (`airlock.supervisor`). Known secrets
 //! are redacted before anything is written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
@@ -27,25 +27,7 @@ pub enum Source {
     Stderr,
 }
 
-/// The path of a try's log under `log_dir`, as Airflow names it.
-pub fn log_path(
-    log_dir: &Path,
-    dag_id: &str,
-    run_id: &str,
-    task_id: &str,
-    map_index: i64,
-    try_number: i64,
-) -> PathBuf {
-    let clean = |s: &str| s.replace(['/', '\0'], "_");
-    let mut p = log_dir
-        .join(format!("dag_id={}", clean(dag_id)))
-        .join(format!("run_id={}", clean(run_id)))
-        .join(format!("task_id={}", clean(task_id)));
-    if map_index >= 0 {
-        p = p.join(format!("map_index={map_index}"));
-    }
-    p.join(format!("attempt={try_number}.log"))
-}
+pub use airlock_protocol::logs::log_path;
 
 /// Accepts log records from anywhere in the supervisor and writes them in order.
 #[derive(Clone)]

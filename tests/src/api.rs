@@ -5,7 +5,7 @@ use std::sync::Arc;
 use airlock_api_server::Server;
 use airlock_api_server::admin::{self, CreatedRun, RunSpec};
 use airlock_api_server::auth::{Scope, TokenAuthority};
-use airlock_api_server::config::{AuthArgs, DatabaseArgs, ServeArgs, TriggerArgs};
+use airlock_api_server::config::{AuthArgs, DatabaseArgs, SchedulerArgs, ServeArgs, TriggerArgs};
 use airlock_api_server::state::AppState;
 use reqwest::Method;
 use tokio::sync::oneshot;
@@ -48,6 +48,8 @@ pub fn serve_args(db: &TestDatabase) -> ServeArgs {
         bind: "127.0.0.1:0".parse().expect("addr"),
         max_body_bytes: 64 * 1024,
         triggers: TriggerArgs::default(),
+        scheduler: SchedulerArgs::default(),
+        log_dir: None,
     }
 }
 

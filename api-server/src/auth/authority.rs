@@ -20,6 +20,8 @@ pub enum Scope {
     Workload,
     /// Only the triggerer routes, for one triggerer (`sub` is its id).
     Triggerer,
+    /// Only the control routes (the `airlock` CLI, executors); `sub` names the holder.
+    Admin,
 }
 
 impl Scope {
@@ -29,6 +31,7 @@ impl Scope {
             Self::Execution => "execution",
             Self::Workload => "workload",
             Self::Triggerer => "triggerer",
+            Self::Admin => "admin",
         }
     }
 
@@ -38,6 +41,7 @@ impl Scope {
             "execution" => Some(Self::Execution),
             "workload" => Some(Self::Workload),
             "triggerer" => Some(Self::Triggerer),
+            "admin" => Some(Self::Admin),
             _ => None,
         }
     }
@@ -204,7 +208,7 @@ impl TokenAuthority {
         let ttl = ttl.unwrap_or(match scope {
             Scope::Execution => self.policy.execution_ttl,
             Scope::Workload => self.policy.workload_ttl,
-            Scope::Triggerer => self.policy.service_ttl,
+            Scope::Triggerer | Scope::Admin => self.policy.service_ttl,
         });
         let now = Utc::now().timestamp();
         let claims = Claims {

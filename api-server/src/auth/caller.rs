@@ -101,3 +101,15 @@ impl<S: Send + Sync> FromRequestParts<S> for TriggererCaller {
         identity(parts, &[Scope::Triggerer]).map(Self)
     }
 }
+
+/// An administrator or executor (an `admin`-scope token; task and triggerer tokens are refused).
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Identity);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        identity(parts, &[Scope::Admin]).map(Self)
+    }
+}

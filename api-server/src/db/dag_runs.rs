@@ -3,14 +3,15 @@
 use airlock_protocol::api::{
     DagRun, JsonObject, PrevSuccessfulDagRunResponse, TriggerDAGRunPayload,
 };
+use airlock_protocol::dag::TaskDefinition;
 use airlock_protocol::state::{DagRunState, DagRunType};
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Executor};
 use uuid::Uuid;
 
 use super::{
-    DAG_RUN_COLUMNS, DagRunRecord, DagRunRow, Db, DbResult, Sql, TaskInstance, dag_tasks, get_dag,
-    to_micros,
+    DAG_RUN_COLUMNS, DagRunRecord, DagRunRow, Db, DbResult, Sql, TaskInstance, archive_current_try,
+    dag_tasks, get_dag, to_micros,
 };
 use crate::store_error::{StoreError, StoreResult};
 
@@ -126,6 +127,24 @@ pub struct NewTaskInstance {
     pub queue: String,
     /// Operator class name.
     pub operator: Option<String>,
+    /// Higher runs first.
+    pub priority_weight: i64,
+}
+
+impl NewTaskInstance {
+    /// The first (unscheduled) task instance of `t`; mapped tasks start as one placeholder
+    /// (map index −1) that the scheduler expands.
+    pub fn of_task(t: &TaskDefinition) -> Self {
+        Self {
+            task_id: t.task_id.clone(),
+            map_index: -1,
+            max_tries: i64::from(t.retries),
+            state: None,
+            queue: t.queue.clone(),
+            operator: t.operator.clone(),
+            priority_weight: t.priority_weight,
+        }
+    }
 }
 
 /// Inserts task instances (try 1) for a DAG run and returns their ids, in input order.
@@ -144,8 +163,8 @@ pub async fn insert_task_instances(
             .then(|| to_micros(now));
         sqlx::query(
             "INSERT INTO task_instance (id, dag_id, run_id, task_id, map_index, try_number, \
-             max_tries, state, queue, operator, dag_version_id, queued_dttm, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12)",
+             max_tries, state, queue, operator, dag_version_id, queued_dttm, updated_at, \
+             priority_weight) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id.to_string())
         .bind(dag_id)
@@ -159,6 +178,7 @@ pub async fn insert_task_instances(
         .bind(dag_version_id.to_string())
         .bind(queued)
         .bind(to_micros(now))
+        .bind(t.priority_weight)
         .execute(&mut *conn)
         .await?;
         ids.push(id);
@@ -175,6 +195,25 @@ pub async fn trigger_dag_run(
     p: &TriggerDAGRunPayload,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    let run = NewDagRun {
+        dag_id: dag_id.into(),
+        run_id: run_id.into(),
+        logical_date: p.logical_date,
+        run_after: p.run_after.or(p.logical_date).unwrap_or(now),
+        run_type: DagRunType::OperatorTriggered,
+        state: DagRunState::Queued,
+        conf: Some(p.conf.clone().unwrap_or_default()),
+        triggering_user_name: None,
+        partition_key: p.partition_key.clone(),
+        note: p.note.clone(),
+    };
+    create_queued_run(db, &run, now).await
+}
+
+/// Creates a run of a registered, unpaused DAG, with a task instance (no state yet) per task;
+/// the scheduler takes it from there.
+pub async fn create_queued_run(db: &Db, run: &NewDagRun, now: DateTime<Utc>) -> StoreResult<()> {
+    let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
     let mut tx = db.begin_write().await?;
     let dag = get_dag(tx.conn(), dag_id)
         .await?
@@ -188,30 +227,11 @@ pub async fn trigger_dag_run(
     if get_dag_run(tx.conn(), dag_id, run_id).await?.is_some() {
         return Err(already_exists(dag_id, run_id));
     }
-    let run = NewDagRun {
-        dag_id: dag_id.into(),
-        run_id: run_id.into(),
-        logical_date: p.logical_date,
-        run_after: p.run_after.or(p.logical_date).unwrap_or(now),
-        run_type: DagRunType::OperatorTriggered,
-        state: DagRunState::Queued,
-        conf: Some(p.conf.clone().unwrap_or_default()),
-        triggering_user_name: None,
-        partition_key: p.partition_key.clone(),
-        note: p.note.clone(),
-    };
-    insert_dag_run(tx.conn(), &run, now).await?;
+    insert_dag_run(tx.conn(), run, now).await?;
     let tasks: Vec<NewTaskInstance> = dag_tasks(tx.conn(), dag_id)
         .await?
-        .into_iter()
-        .map(|t| NewTaskInstance {
-            task_id: t.task_id,
-            map_index: -1,
-            max_tries: t.retries,
-            state: None,
-            queue: "default".into(),
-            operator: t.operator,
-        })
+        .iter()
+        .map(NewTaskInstance::of_task)
         .collect();
     insert_task_instances(tx.conn(), dag_id, run_id, &tasks, Uuid::now_v7(), now).await?;
     tx.commit().await?;
@@ -242,6 +262,32 @@ pub async fn clear_dag_run(
         )));
     }
     let at = to_micros(now);
+    // Finished tries go to the history (their task instances get fresh ids); the next try
+    // gets the next number.
+    let ran: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND start_date IS NOT NULL \
+         AND state IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed')",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut next_try: Vec<String> = Vec::with_capacity(ran.len());
+    for id in ran {
+        if let Ok(old) = Uuid::parse_str(&id) {
+            next_try.push(archive_current_try(&mut tx, old, at).await?.to_string());
+        }
+    }
+    next_try.extend(
+        sqlx::query_scalar::<_, String>(
+            "SELECT id FROM task_instance WHERE dag_id = $1 AND run_id = $2 \
+             AND state = 'up_for_retry'",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_all(tx.conn())
+        .await?,
+    );
     sqlx::query(
         "UPDATE task_instance SET state = 'restarting', updated_at = $3 \
          WHERE dag_id = $1 AND run_id = $2 AND state = 'running'",
@@ -264,6 +310,16 @@ pub async fn clear_dag_run(
     .bind(at)
     .execute(tx.conn())
     .await?;
+    for chunk in next_try.chunks(500) {
+        let mut q = Sql::new(
+            "UPDATE task_instance SET try_number = try_number + 1, start_date = NULL, \
+             duration = NULL, hostname = NULL, unixname = NULL, pid = NULL, \
+             last_heartbeat_at = NULL, queued_by = NULL WHERE id IN ",
+        );
+        q.bind_list(chunk.iter().cloned());
+        let (sql, args) = q.build();
+        sqlx::query_with(sql, args).execute(tx.conn()).await?;
+    }
     sqlx::query(
         "UPDATE dag_run SET state = 'queued', clear_number = clear_number + 1, start_date = NULL, \
          end_date = NULL WHERE dag_id = $1 AND run_id = $2",

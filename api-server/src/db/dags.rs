@@ -1,6 +1,7 @@
 //! DAGs and the tasks they declare.
 
 use airlock_protocol::api::DagResponse;
+use airlock_protocol::dag::{DagDefinition, TaskDefinition, TriggerRule};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Executor};
@@ -27,50 +28,61 @@ pub struct DagSpec {
     /// Tags.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Whether the scheduler skips it.
+    /// What it does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Most of its task instances queued or running at once.
+    #[serde(default)]
+    pub max_active_tasks: Option<u32>,
+    /// Whether the scheduler skips it (applies when the DAG is first registered; re-registering
+    /// keeps the current setting).
     #[serde(default)]
     pub is_paused: bool,
     /// Its tasks.
     #[serde(default)]
-    pub tasks: Vec<TaskSpec>,
+    pub tasks: Vec<TaskDefinition>,
 }
 
-/// A task of a [`DagSpec`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskSpec {
-    /// Task id.
-    pub task_id: String,
-    /// Task group path (`outer.inner`), if any.
-    #[serde(default)]
-    pub task_group_id: Option<String>,
-    /// Operator class name.
-    #[serde(default)]
-    pub operator: Option<String>,
-    /// Retries allowed.
-    #[serde(default)]
-    pub retries: i64,
-    /// Longest a try may run, in seconds (enforced by the supervisor).
-    #[serde(default)]
-    pub execution_timeout: Option<f64>,
+impl DagSpec {
+    /// The record of `dag` from bundle `bundle` (version `version`).
+    pub fn from_definition(dag: &DagDefinition, bundle: &str, version: Option<&str>) -> Self {
+        Self {
+            dag_id: dag.dag_id.clone(),
+            bundle_name: Some(bundle.to_owned()),
+            bundle_version: version.map(str::to_owned),
+            relative_fileloc: dag.relative_fileloc.clone(),
+            owners: dag.owners.clone(),
+            tags: dag.tags.clone(),
+            description: dag.description.clone(),
+            max_active_tasks: dag.max_active_tasks,
+            is_paused: false,
+            tasks: dag.tasks.clone(),
+        }
+    }
 }
 
-/// Creates or replaces a DAG and its task list.
+fn to_json<T: Serialize>(table: &'static str, v: &T) -> DbResult<String> {
+    serde_json::to_string(v).map_err(|e| DbError::Corrupt {
+        table,
+        detail: e.to_string(),
+    })
+}
+
+/// Creates or replaces a DAG and its task list (the pause flag is only set on creation).
 pub async fn upsert_dag(
     conn: &mut AnyConnection,
     spec: &DagSpec,
     now: DateTime<Utc>,
 ) -> DbResult<()> {
-    let tags = serde_json::to_string(&spec.tags).map_err(|e| DbError::Corrupt {
-        table: "dag",
-        detail: e.to_string(),
-    })?;
     sqlx::query(
         "INSERT INTO dag (dag_id, is_paused, bundle_name, bundle_version, relative_fileloc, owners, \
-         tags, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-         ON CONFLICT (dag_id) DO UPDATE SET is_paused = excluded.is_paused, \
+         tags, description, max_active_tasks, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+         ON CONFLICT (dag_id) DO UPDATE SET \
          bundle_name = excluded.bundle_name, bundle_version = excluded.bundle_version, \
          relative_fileloc = excluded.relative_fileloc, owners = excluded.owners, \
-         tags = excluded.tags, updated_at = excluded.updated_at",
+         tags = excluded.tags, description = excluded.description, \
+         max_active_tasks = excluded.max_active_tasks, updated_at = excluded.updated_at",
     )
     .bind(&spec.dag_id)
     .bind(spec.is_paused)
@@ -78,7 +90,9 @@ pub async fn upsert_dag(
     .bind(spec.bundle_version.as_deref())
     .bind(spec.relative_fileloc.as_deref())
     .bind(spec.owners.as_deref())
-    .bind(tags)
+    .bind(to_json("dag", &spec.tags)?)
+    .bind(spec.description.as_deref())
+    .bind(spec.max_active_tasks.map(i64::from))
     .bind(to_micros(now))
     .execute(&mut *conn)
     .await?;
@@ -89,14 +103,24 @@ pub async fn upsert_dag(
     for t in &spec.tasks {
         sqlx::query(
             "INSERT INTO dag_task (dag_id, task_id, task_group_id, operator, retries, \
-             execution_timeout) VALUES ($1, $2, $3, $4, $5, $6)",
+             execution_timeout, upstream, trigger_rule, retry_delay, retry_exponential_backoff, \
+             max_retry_delay, map_over, queue, priority_weight) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&spec.dag_id)
         .bind(&t.task_id)
         .bind(t.task_group_id.as_deref())
         .bind(t.operator.as_deref())
-        .bind(t.retries)
+        .bind(i64::from(t.retries))
         .bind(t.execution_timeout)
+        .bind(to_json("dag_task", &t.upstream)?)
+        .bind(t.trigger_rule.as_str())
+        .bind(t.retry_delay)
+        .bind(i64::from(t.retry_exponential_backoff))
+        .bind(t.max_retry_delay)
+        .bind(t.map_over.as_deref())
+        .bind(&t.queue)
+        .bind(t.priority_weight)
         .execute(&mut *conn)
         .await?;
     }
@@ -146,37 +170,70 @@ where
     .transpose()
 }
 
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    task_id: String,
+    task_group_id: Option<String>,
+    operator: Option<String>,
+    retries: i64,
+    execution_timeout: Option<f64>,
+    upstream: String,
+    trigger_rule: String,
+    retry_delay: f64,
+    retry_exponential_backoff: i64,
+    max_retry_delay: Option<f64>,
+    map_over: Option<String>,
+    queue: String,
+    priority_weight: i64,
+}
+
+impl TryFrom<TaskRow> for TaskDefinition {
+    type Error = DbError;
+
+    fn try_from(r: TaskRow) -> DbResult<Self> {
+        let corrupt = |detail: String| DbError::Corrupt {
+            table: "dag_task",
+            detail,
+        };
+        Ok(TaskDefinition {
+            upstream: serde_json::from_str(&r.upstream)
+                .map_err(|e| corrupt(format!("upstream of {}: {e}", r.task_id)))?,
+            trigger_rule: TriggerRule::parse(&r.trigger_rule).ok_or_else(|| {
+                corrupt(format!(
+                    "trigger rule {:?} of {}",
+                    r.trigger_rule, r.task_id
+                ))
+            })?,
+            task_id: r.task_id,
+            operator: r.operator,
+            retries: u32::try_from(r.retries).unwrap_or(0),
+            retry_delay: r.retry_delay,
+            retry_exponential_backoff: r.retry_exponential_backoff != 0,
+            max_retry_delay: r.max_retry_delay,
+            execution_timeout: r.execution_timeout,
+            map_over: r.map_over,
+            queue: r.queue,
+            task_group_id: r.task_group_id,
+            priority_weight: r.priority_weight,
+        })
+    }
+}
+
 /// The tasks of a DAG, in id order.
-pub async fn dag_tasks<'e, E>(e: E, dag_id: &str) -> DbResult<Vec<TaskSpec>>
+pub async fn dag_tasks<'e, E>(e: E, dag_id: &str) -> DbResult<Vec<TaskDefinition>>
 where
     E: Executor<'e, Database = Any>,
 {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        task_id: String,
-        task_group_id: Option<String>,
-        operator: Option<String>,
-        retries: i64,
-        execution_timeout: Option<f64>,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT task_id, task_group_id, operator, retries, execution_timeout FROM dag_task \
-         WHERE dag_id = $1 \
-         ORDER BY task_id",
+    let rows: Vec<TaskRow> = sqlx::query_as(
+        "SELECT task_id, task_group_id, operator, retries, execution_timeout, upstream, \
+         trigger_rule, retry_delay, \
+         retry_exponential_backoff, max_retry_delay, map_over, queue, priority_weight \
+         FROM dag_task WHERE dag_id = $1 ORDER BY task_id",
     )
     .bind(dag_id)
     .fetch_all(e)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| TaskSpec {
-            task_id: r.task_id,
-            task_group_id: r.task_group_id,
-            operator: r.operator,
-            retries: r.retries,
-            execution_timeout: r.execution_timeout,
-        })
-        .collect())
+    rows.into_iter().map(TaskDefinition::try_from).collect()
 }
 
 /// Task ids in task group `group` (or a group nested in it); `None` if the DAG has no such group.

@@ -10,9 +10,12 @@
 
 mod assets;
 mod connections;
+mod control;
 mod dag_runs;
 mod dags;
+mod executors;
 mod rows;
+mod scheduling;
 mod sql;
 mod task_instance_queries;
 mod task_instances;
@@ -29,9 +32,12 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use assets::*;
 pub use connections::*;
+pub use control::*;
 pub use dag_runs::*;
 pub use dags::*;
+pub use executors::*;
 pub use rows::*;
+pub use scheduling::*;
 pub use sql::Sql;
 pub use task_instance_queries::*;
 pub use task_instances::*;

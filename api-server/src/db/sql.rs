@@ -42,6 +42,17 @@ impl Sql {
         self
     }
 
+    /// Binds `value` as the next placeholder number without writing it (for text that already
+    /// names `$1`, `$2`, ... in order).
+    pub fn bind_first<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> Encode<'q, Any> + Type<Any>,
+    {
+        self.count += 1;
+        let _ = self.args.add(value);
+        self
+    }
+
     /// Appends `(<p1>, <p2>, ...)` bound to `values`; `(NULL)` when empty, which matches nothing.
     pub fn bind_list<T, I>(&mut self, values: I) -> &mut Self
     where

@@ -31,7 +31,7 @@ impl XComKey {
 /// Longest list a task may push for mapping (`[core] max_map_length`).
 pub const MAX_MAP_LENGTH: i64 = 1024;
 
-fn parse_value(text: &str) -> DbResult<Value> {
+pub(crate) fn parse_value(text: &str) -> DbResult<Value> {
     serde_json::from_str(text).map_err(|e| DbError::Corrupt {
         table: "xcom",
         detail: e.to_string(),

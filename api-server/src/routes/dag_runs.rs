@@ -51,6 +51,7 @@ pub async fn trigger_dag_run(
     JsonBody(p): JsonBody<TriggerDAGRunPayload>,
 ) -> ApiResult<StatusCode> {
     db::trigger_dag_run(&s.db, &dag_id, &run_id, &p, db::now()).await?;
+    s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -67,6 +68,7 @@ pub async fn clear_dag_run(
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     db::clear_dag_run(&s.db, &dag_id, &run_id, db::now()).await?;
+    s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,7 @@
 mod airlock;
 mod assets;
 mod connections;
+mod control;
 mod dag_runs;
 mod health;
 mod meta;
@@ -141,6 +142,36 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/airlock/triggers/{trigger_id}/outcome",
             post(triggerer::outcome),
         )
+        .route("/airlock/control/dags", get(control::list_dags))
+        .route("/airlock/control/dags/{dag_id}", patch(control::patch_dag))
+        .route(
+            "/airlock/control/bundles/{bundle}",
+            put(control::register_bundle),
+        )
+        .route(
+            "/airlock/control/dags/{dag_id}/runs",
+            post(control::trigger_run),
+        )
+        .route(
+            "/airlock/control/dags/{dag_id}/runs/{run_id}",
+            get(control::get_run),
+        )
+        .route(
+            "/airlock/control/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs",
+            get(control::task_logs),
+        )
+        .route(
+            "/airlock/control/executors/{executor_id}",
+            put(control::register_executor).delete(control::retire_executor),
+        )
+        .route(
+            "/airlock/control/executors/{executor_id}/tick",
+            post(control::tick),
+        )
+        .route(
+            "/airlock/control/executors/{executor_id}/events",
+            post(control::executor_event),
+        )
         .route("/openapi.json", get(meta::openapi_json))
         .route("/docs", get(meta::docs))
         .fallback(meta::not_found)
@@ -212,6 +243,16 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         triggerer::retire,
         triggerer::claim,
         triggerer::outcome,
+        control::list_dags,
+        control::register_bundle,
+        control::patch_dag,
+        control::trigger_run,
+        control::get_run,
+        control::task_logs,
+        control::register_executor,
+        control::retire_executor,
+        control::tick,
+        control::executor_event,
     ),
     tags(
         (name = "Health", description = "Liveness and readiness"),
@@ -225,6 +266,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         (name = "Assets", description = "Data assets"),
         (name = "Asset Events", description = "Events of data assets"),
         (name = "Airlock", description = "Airlock's own routes, beside Airflow's: what supervisors need to start a task instance"),
+        (name = "Airlock Control", description = "Airlock's control API (admin-scope tokens only): register bundles, list DAGs, trigger and inspect runs, read task logs; the tick and event loop of executors"),
         (name = "Airlock Triggerer", description = "Airlock's own routes for triggerers (triggerer-scope tokens only): claim triggers, heartbeat, report outcomes"),
     )
 )]

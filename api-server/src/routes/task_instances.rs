@@ -76,6 +76,7 @@ pub async fn ti_update_state(
                 if deferred {
                     announce_trigger(&s).await;
                 }
+                s.scheduling.changed();
                 StatusCode::NO_CONTENT
             }
             StateChange::AlreadyInState => StatusCode::OK,
@@ -129,6 +130,7 @@ pub async fn ti_skip_downstream(
 ) -> ApiResult<StatusCode> {
     caller.require_ti(id)?;
     db::skip_downstream(&s.db, id, &p.tasks, db::now()).await?;
+    s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -151,5 +151,8 @@ pub async fn outcome(
     let applied =
         db::submit_trigger_outcome(&s.db, trigger_id, &outcome, Some(caller.id()), db::now())
             .await?;
+    if applied > 0 {
+        s.scheduling.changed();
+    }
     Ok(Json(TriggerOutcomeResponse { applied }))
 }

@@ -7,6 +7,7 @@
 mod airlock;
 mod asset;
 mod connection;
+mod control;
 mod dag;
 mod dag_run;
 mod error;
@@ -18,6 +19,7 @@ mod xcom;
 pub use airlock::*;
 pub use asset::*;
 pub use connection::*;
+pub use control::*;
 pub use dag::*;
 pub use dag_run::*;
 pub use error::*;

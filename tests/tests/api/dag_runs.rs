@@ -1,6 +1,7 @@
 //! `/dag-runs` and `/dags`.
 
-use airlock_api_server::db::{self, DagSpec, TaskSpec};
+use airlock_api_server::db::{self, DagSpec};
+use airlock_protocol::dag::TaskDefinition;
 
 use crate::common::*;
 
@@ -12,22 +13,15 @@ async fn register(api: &TestApi, dag_id: &str, paused: bool) {
         relative_fileloc: Some("dags/etl.rs".into()),
         owners: Some("data".into()),
         tags: vec!["etl".into()],
+        description: None,
+        max_active_tasks: None,
         is_paused: paused,
         tasks: vec![
-            TaskSpec {
-                task_id: "extract".into(),
-                task_group_id: None,
-                operator: None,
+            TaskDefinition {
                 retries: 2,
-                execution_timeout: None,
+                ..TaskDefinition::new("extract")
             },
-            TaskSpec {
-                task_id: "load".into(),
-                task_group_id: None,
-                operator: None,
-                retries: 0,
-                execution_timeout: None,
-            },
+            TaskDefinition::new("load"),
         ],
     };
     let mut tx = api.state.db.begin_write().await.unwrap();

@@ -1,0 +1,289 @@
+//! Executors: their liveness, the task instances they are handed, and what they report when a
+//! supervisor they started exits.
+
+use airlock_protocol::api::ExecutorEventAction;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Db, Sql, WriteTx, archive_current_try, restart_cleared, to_micros};
+use crate::store_error::StoreResult;
+
+/// A task instance handed to an executor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedWork {
+    /// Task-instance id.
+    pub ti_id: Uuid,
+    /// DAG id.
+    pub dag_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// Task id.
+    pub task_id: String,
+    /// Map index.
+    pub map_index: i64,
+    /// Try number.
+    pub try_number: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct WorkRow {
+    id: String,
+    dag_id: String,
+    run_id: String,
+    task_id: String,
+    map_index: i64,
+    try_number: i64,
+}
+
+impl WorkRow {
+    fn into_work(self) -> Option<QueuedWork> {
+        Some(QueuedWork {
+            ti_id: Uuid::parse_str(&self.id).ok()?,
+            dag_id: self.dag_id,
+            run_id: self.run_id,
+            task_id: self.task_id,
+            map_index: self.map_index,
+            try_number: self.try_number,
+        })
+    }
+}
+
+async fn touch(
+    tx: &mut WriteTx,
+    executor: &str,
+    hostname: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO executor (id, hostname, started_at, latest_heartbeat) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (id) DO UPDATE SET latest_heartbeat = excluded.latest_heartbeat, \
+         hostname = COALESCE(excluded.hostname, executor.hostname), end_date = NULL",
+    )
+    .bind(executor)
+    .bind(hostname)
+    .bind(to_micros(now))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Records that `executor` (re)started.
+pub async fn register_executor(
+    db: &Db,
+    executor: &str,
+    hostname: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
+    touch(&mut tx, executor, hostname, now).await?;
+    sqlx::query("UPDATE executor SET started_at = $2 WHERE id = $1")
+        .bind(executor)
+        .bind(to_micros(now))
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `executor` stops: what it queued and did not start is scheduled again at once.
+pub async fn retire_executor(db: &Db, executor: &str, now: DateTime<Utc>) -> StoreResult<u64> {
+    let mut tx = db.begin_write().await?;
+    let at = to_micros(now);
+    sqlx::query("UPDATE executor SET end_date = $2, latest_heartbeat = $2 WHERE id = $1")
+        .bind(executor)
+        .bind(at)
+        .execute(tx.conn())
+        .await?;
+    let n = sqlx::query(
+        "UPDATE task_instance SET state = 'scheduled', queued_by = NULL, queued_dttm = NULL, \
+         scheduled_dttm = $2, updated_at = $2 WHERE state = 'queued' AND queued_by = $1",
+    )
+    .bind(executor)
+    .bind(at)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Hands `executor` up to `slots` task instances: first those already queued for it that it
+/// does not hold (an earlier answer was lost), then scheduled ones by priority, respecting each
+/// DAG's `max_active_tasks` and skipping paused DAGs.
+pub async fn claim_work(
+    db: &Db,
+    executor: &str,
+    slots: u32,
+    holding: &[Uuid],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<QueuedWork>> {
+    let mut tx = db.begin_write().await?;
+    touch(&mut tx, executor, None, now).await?;
+    let slots = slots as usize;
+    let mut out: Vec<QueuedWork> = Vec::new();
+    if slots == 0 {
+        tx.commit().await?;
+        return Ok(out);
+    }
+    let mine: Vec<WorkRow> = sqlx::query_as(
+        "SELECT id, dag_id, run_id, task_id, map_index, try_number FROM task_instance \
+         WHERE state = 'queued' AND queued_by = $1 ORDER BY queued_dttm",
+    )
+    .bind(executor)
+    .fetch_all(tx.conn())
+    .await?;
+    let held: std::collections::HashSet<String> = holding.iter().map(Uuid::to_string).collect();
+    out.extend(
+        mine.into_iter()
+            .filter(|r| !held.contains(&r.id))
+            .filter_map(WorkRow::into_work)
+            .take(slots),
+    );
+    let want = slots - out.len();
+    if want > 0 {
+        let chosen = choose_scheduled(&mut tx, want).await?;
+        if !chosen.is_empty() {
+            let at = to_micros(now);
+            let mut q = Sql::new("UPDATE task_instance SET state = 'queued', queued_dttm = ");
+            q.bind(at)
+                .push(", updated_at = ")
+                .bind(at)
+                .push(", queued_by = ")
+                .bind(executor.to_owned())
+                .push(" WHERE state = 'scheduled' AND id IN ")
+                .bind_list(chosen.iter().map(|w| w.ti_id.to_string()))
+                .push(" RETURNING id");
+            let (sql, args) = q.build();
+            let got: std::collections::HashSet<String> = sqlx::query_scalar_with(sql, args)
+                .fetch_all(tx.conn())
+                .await?
+                .into_iter()
+                .collect();
+            out.extend(
+                chosen
+                    .into_iter()
+                    .filter(|w| got.contains(&w.ti_id.to_string())),
+            );
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Scheduled task instances to queue next, by priority, within each DAG's `max_active_tasks`.
+async fn choose_scheduled(tx: &mut WriteTx, want: usize) -> StoreResult<Vec<QueuedWork>> {
+    #[derive(sqlx::FromRow)]
+    struct Candidate {
+        #[sqlx(flatten)]
+        work: WorkRow,
+        max_active_tasks: Option<i64>,
+    }
+    // Look past the first `want`, so that a DAG at its limit does not starve the others.
+    let rows: Vec<Candidate> = sqlx::query_as(
+        "SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, \
+         d.max_active_tasks FROM task_instance ti LEFT JOIN dag d ON d.dag_id = ti.dag_id \
+         WHERE ti.state = 'scheduled' AND COALESCE(CAST(d.is_paused AS INTEGER), 0) = 0 \
+         ORDER BY ti.priority_weight DESC, ti.scheduled_dttm, ti.id LIMIT $1",
+    )
+    .bind((want + 512) as i64)
+    .fetch_all(tx.conn())
+    .await?;
+    let limited: Vec<String> = rows
+        .iter()
+        .filter(|r| r.max_active_tasks.is_some())
+        .map(|r| r.work.dag_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut active: std::collections::HashMap<String, i64> = Default::default();
+    if !limited.is_empty() {
+        let mut q = Sql::new(
+            "SELECT dag_id, COUNT(*) FROM task_instance WHERE state IN ('queued', 'running') \
+             AND dag_id IN ",
+        );
+        q.bind_list(limited.iter().cloned())
+            .push(" GROUP BY dag_id");
+        let (sql, args) = q.build();
+        let counts: Vec<(String, i64)> =
+            sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
+        active.extend(counts);
+    }
+    let mut out = Vec::new();
+    for r in rows {
+        if out.len() == want {
+            break;
+        }
+        if let Some(limit) = r.max_active_tasks {
+            let n = active.entry(r.work.dag_id.clone()).or_insert(0);
+            if *n >= limit {
+                continue;
+            }
+            *n += 1;
+        }
+        out.extend(r.work.into_work());
+    }
+    Ok(out)
+}
+
+/// A supervisor `executor` started for try `try_number` of `ti_id` exited. If the try never
+/// started (still queued for this executor) it failed at the executor level: retried if tries
+/// are left, else failed. A cleared (`restarting`) task instance is ready to run again.
+/// Anything else has moved on and is left alone.
+pub async fn executor_event(
+    db: &Db,
+    executor: &str,
+    ti_id: Uuid,
+    try_number: i64,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<ExecutorEventAction> {
+    let mut tx = db.begin_write().await?;
+    let sql = format!(
+        "SELECT state, queued_by, try_number, max_tries FROM task_instance WHERE id = $1{}",
+        db.for_update()
+    );
+    let row: Option<(Option<String>, Option<String>, i64, i64)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(ti_id.to_string())
+            .fetch_optional(tx.conn())
+            .await?;
+    let Some((state, queued_by, try_now, max_tries)) = row else {
+        return Ok(ExecutorEventAction::Ignored);
+    };
+    if try_now != try_number {
+        return Ok(ExecutorEventAction::Ignored);
+    }
+    let at = to_micros(now);
+    let action = match state.as_deref() {
+        Some("queued") if queued_by.as_deref() == Some(executor) => {
+            let retry = try_now <= max_tries;
+            let reason: String = format!("the executor could not run the task: {detail}")
+                .chars()
+                .take(500)
+                .collect();
+            sqlx::query(
+                "UPDATE task_instance SET state = $2, end_date = $3, retry_reason = $4, \
+                 queued_by = NULL, updated_at = $3 WHERE id = $1",
+            )
+            .bind(ti_id.to_string())
+            .bind(if retry { "up_for_retry" } else { "failed" })
+            .bind(at)
+            .bind(reason)
+            .execute(tx.conn())
+            .await?;
+            if retry {
+                archive_current_try(&mut tx, ti_id, at).await?;
+                ExecutorEventAction::UpForRetry
+            } else {
+                ExecutorEventAction::Failed
+            }
+        }
+        Some("restarting") => {
+            restart_cleared(&mut tx, ti_id, at).await?;
+            ExecutorEventAction::Rescheduled
+        }
+        _ => ExecutorEventAction::Ignored,
+    };
+    tx.commit().await?;
+    Ok(action)
+}

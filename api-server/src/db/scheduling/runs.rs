@@ -1,0 +1,382 @@
+//! One DAG run at a time: expand mapped tasks, apply trigger rules, finish the run.
+
+use std::collections::{BTreeMap, HashMap};
+
+use airlock_protocol::dag::TaskDefinition;
+use airlock_protocol::state::TaskInstanceState;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::rules::{Decision, UpstreamCounts, evaluate};
+use super::{PassReport, SchedulerSettings, update_ids};
+use crate::db::{DbError, NewTaskInstance, WriteTx, dag_tasks, parse_value, to_micros};
+use crate::store_error::StoreResult;
+
+/// A DAG's tasks, in topological order, with what the pass needs to know of each.
+pub(super) struct DagPlan {
+    tasks: Vec<TaskDefinition>,
+    index: HashMap<String, usize>,
+    has_downstream: Vec<bool>,
+}
+
+impl DagPlan {
+    pub(super) async fn load(tx: &mut WriteTx, dag_id: &str) -> StoreResult<Self> {
+        let mut tasks = dag_tasks(tx.conn(), dag_id).await?;
+        topological_sort(&mut tasks);
+        let index: HashMap<String, usize> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.task_id.clone(), i))
+            .collect();
+        let mut has_downstream = vec![false; tasks.len()];
+        for t in &tasks {
+            for up in &t.upstream {
+                if let Some(&i) = index.get(up) {
+                    has_downstream[i] = true;
+                }
+            }
+        }
+        Ok(Self {
+            tasks,
+            index,
+            has_downstream,
+        })
+    }
+}
+
+/// Orders tasks so that upstreams come first (stable; tasks in a cycle, which registration
+/// refuses, keep their place at the end).
+fn topological_sort(tasks: &mut Vec<TaskDefinition>) {
+    let mut placed: std::collections::HashSet<String> = Default::default();
+    let mut out = Vec::with_capacity(tasks.len());
+    let mut rest = std::mem::take(tasks);
+    loop {
+        let before = rest.len();
+        let (ready, waiting): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|t| t.upstream.iter().all(|u| placed.contains(u)));
+        for t in &ready {
+            placed.insert(t.task_id.clone());
+        }
+        out.extend(ready);
+        rest = waiting;
+        if rest.is_empty() || rest.len() == before {
+            break;
+        }
+    }
+    out.extend(rest);
+    *tasks = out;
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct TiRow {
+    id: String,
+    task_id: String,
+    map_index: i64,
+    state: Option<String>,
+}
+
+struct Ti {
+    id: String,
+    task_id: String,
+    map_index: i64,
+    state: Option<TaskInstanceState>,
+}
+
+fn is_finished(s: Option<TaskInstanceState>) -> bool {
+    use TaskInstanceState as S;
+    matches!(
+        s,
+        Some(S::Success | S::Failed | S::Skipped | S::UpstreamFailed | S::Removed)
+    )
+}
+
+/// Advances one running DAG run as far as it can go now.
+pub(super) async fn advance_run(
+    tx: &mut WriteTx,
+    settings: &SchedulerSettings,
+    plan: &DagPlan,
+    dag_id: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    let rows: Vec<TiRow> = sqlx::query_as(
+        "SELECT id, task_id, map_index, state FROM task_instance \
+         WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, map_index",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut tis: Vec<Ti> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let state = match r.state.as_deref() {
+            None => None,
+            Some(s) => Some(s.parse().map_err(|_| DbError::Corrupt {
+                table: "task_instance",
+                detail: format!("state {s:?}"),
+            })?),
+        };
+        tis.push(Ti {
+            id: r.id,
+            task_id: r.task_id,
+            map_index: r.map_index,
+            state,
+        });
+    }
+    let at = to_micros(now);
+    let mut by_task: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, ti) in tis.iter().enumerate() {
+        by_task.entry(ti.task_id.clone()).or_default().push(i);
+    }
+    // Task instances of tasks the DAG no longer declares.
+    let orphans: Vec<String> = tis
+        .iter_mut()
+        .filter(|t| t.state.is_none() && !plan.index.contains_key(&t.task_id))
+        .map(|t| {
+            t.state = Some(TaskInstanceState::Removed);
+            t.id.clone()
+        })
+        .collect();
+    set_state(tx, "removed", at, &orphans).await?;
+
+    let mut decided: HashMap<&'static str, Vec<String>> = HashMap::new();
+    for task in &plan.tasks {
+        let Some(own) = by_task.get(&task.task_id).cloned() else {
+            continue;
+        };
+        let mut counts = UpstreamCounts::default();
+        for up in &task.upstream {
+            for &i in by_task.get(up).into_iter().flatten() {
+                counts.add(tis[i].state);
+            }
+        }
+        let decision = evaluate(task.trigger_rule, counts);
+        if decision == Decision::Wait {
+            continue;
+        }
+        for i in own {
+            if tis[i].state.is_some() {
+                continue;
+            }
+            let mut decision = decision;
+            if decision == Decision::Schedule
+                && tis[i].map_index < 0
+                && let Some(source) = &task.map_over
+            {
+                // Expansion needs the source's list: without a successful source there is none.
+                let source_state = by_task
+                    .get(source)
+                    .and_then(|v| v.first())
+                    .and_then(|&j| tis[j].state);
+                match source_state {
+                    Some(TaskInstanceState::Success) => {
+                        match expand(tx, settings, task, dag_id, run_id, &tis[i].id, now).await? {
+                            Expansion::Expanded(ids) => {
+                                report.expanded += ids.len() as u64;
+                                tis[i].map_index = 0;
+                                for (n, id) in ids.into_iter().enumerate().skip(1) {
+                                    by_task
+                                        .entry(task.task_id.clone())
+                                        .or_default()
+                                        .push(tis.len());
+                                    tis.push(Ti {
+                                        id,
+                                        task_id: task.task_id.clone(),
+                                        map_index: n as i64,
+                                        state: None,
+                                    });
+                                }
+                            }
+                            Expansion::Empty => decision = Decision::Skip,
+                            Expansion::Invalid => {
+                                tis[i].state = Some(TaskInstanceState::Failed);
+                                continue;
+                            }
+                        }
+                    }
+                    Some(TaskInstanceState::Skipped) => decision = Decision::Skip,
+                    _ => decision = Decision::UpstreamFailed,
+                }
+            }
+            let (state, name) = match decision {
+                Decision::Wait => continue,
+                Decision::Schedule => (TaskInstanceState::Scheduled, "scheduled"),
+                Decision::Skip => (TaskInstanceState::Skipped, "skipped"),
+                Decision::UpstreamFailed => (TaskInstanceState::UpstreamFailed, "upstream_failed"),
+            };
+            tis[i].state = Some(state);
+            decided.entry(name).or_default().push(tis[i].id.clone());
+            // Newly expanded instances share the placeholder's fate.
+            if state == TaskInstanceState::Scheduled {
+                for &j in by_task.get(&task.task_id).into_iter().flatten() {
+                    if tis[j].state.is_none() {
+                        tis[j].state = Some(state);
+                        decided.entry(name).or_default().push(tis[j].id.clone());
+                    }
+                }
+            }
+        }
+    }
+    for (name, ids) in &decided {
+        let n = set_state(tx, name, at, ids).await?;
+        match *name {
+            "scheduled" => report.scheduled += n,
+            _ => report.not_run += n,
+        }
+    }
+    finish_if_done(tx, plan, &tis, dag_id, run_id, at, report).await
+}
+
+async fn set_state(tx: &mut WriteTx, state: &str, at: i64, ids: &[String]) -> StoreResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = if state == "scheduled" {
+        "UPDATE task_instance SET state = 'scheduled', scheduled_dttm = $1, updated_at = $1 \
+         WHERE state IS NULL AND id IN "
+            .to_owned()
+    } else {
+        format!(
+            "UPDATE task_instance SET state = '{state}', end_date = $1, updated_at = $1 \
+             WHERE state IS NULL AND id IN "
+        )
+    };
+    update_ids(tx, &sql, at, ids).await
+}
+
+enum Expansion {
+    Expanded(Vec<String>),
+    Empty,
+    Invalid,
+}
+
+/// Turns the placeholder of mapped `task` into one task instance per element of its source's
+/// return value. The placeholder becomes map index 0.
+async fn expand(
+    tx: &mut WriteTx,
+    settings: &SchedulerSettings,
+    task: &TaskDefinition,
+    dag_id: &str,
+    run_id: &str,
+    placeholder: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Expansion> {
+    let source = task.map_over.as_deref().unwrap_or_default();
+    let text: Option<String> = sqlx::query_scalar(
+        "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
+         AND map_index = -1 AND key = 'return_value'",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(source)
+    .fetch_optional(tx.conn())
+    .await?;
+    let value = text.map(|t| parse_value(&t)).transpose()?;
+    let at = to_micros(now);
+    let problem = match &value {
+        Some(serde_json::Value::Array(items)) if items.len() > settings.max_map_length => {
+            Some(format!(
+                "{source:?} returned {} items; at most {} task instances can be mapped",
+                items.len(),
+                settings.max_map_length
+            ))
+        }
+        Some(serde_json::Value::Array(items)) if items.is_empty() => return Ok(Expansion::Empty),
+        Some(serde_json::Value::Array(_)) => None,
+        Some(other) => Some(format!(
+            "{source:?} must return a list to map over, not {}",
+            json_kind(other)
+        )),
+        None => Some(format!("{source:?} returned nothing to map over")),
+    };
+    if let Some(reason) = problem {
+        sqlx::query(
+            "UPDATE task_instance SET state = 'failed', end_date = $2, retry_reason = $3, \
+             updated_at = $2 WHERE id = $1",
+        )
+        .bind(placeholder)
+        .bind(at)
+        .bind(reason)
+        .execute(tx.conn())
+        .await?;
+        return Ok(Expansion::Invalid);
+    }
+    let n = value
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map_or(0, Vec::len);
+    let version: String =
+        sqlx::query_scalar("SELECT dag_version_id FROM task_instance WHERE id = $1")
+            .bind(placeholder)
+            .fetch_one(tx.conn())
+            .await?;
+    sqlx::query("UPDATE task_instance SET map_index = 0, updated_at = $2 WHERE id = $1")
+        .bind(placeholder)
+        .bind(at)
+        .execute(tx.conn())
+        .await?;
+    let more: Vec<NewTaskInstance> = (1..n as i64)
+        .map(|i| NewTaskInstance {
+            map_index: i,
+            ..NewTaskInstance::of_task(task)
+        })
+        .collect();
+    let version = Uuid::parse_str(&version).unwrap_or_else(|_| Uuid::now_v7());
+    let ids =
+        crate::db::insert_task_instances(tx.conn(), dag_id, run_id, &more, version, now).await?;
+    let mut all = vec![placeholder.to_owned()];
+    all.extend(ids.into_iter().map(|u| u.to_string()));
+    Ok(Expansion::Expanded(all))
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Ends the run when every task instance has finished: failed if a leaf task failed (or could
+/// not run because an upstream failed), else success.
+async fn finish_if_done(
+    tx: &mut WriteTx,
+    plan: &DagPlan,
+    tis: &[Ti],
+    dag_id: &str,
+    run_id: &str,
+    at: i64,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    if !tis.iter().all(|t| is_finished(t.state)) {
+        return Ok(());
+    }
+    let leaf_failed = tis.iter().any(|t| {
+        let leaf = plan
+            .index
+            .get(&t.task_id)
+            .is_none_or(|&i| !plan.has_downstream[i]);
+        leaf && matches!(
+            t.state,
+            Some(TaskInstanceState::Failed | TaskInstanceState::UpstreamFailed)
+        )
+    });
+    let state = if leaf_failed { "failed" } else { "success" };
+    report.runs_finished += sqlx::query(
+        "UPDATE dag_run SET state = $3, end_date = $4 WHERE dag_id = $1 AND run_id = $2 \
+         AND state = 'running'",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(state)
+    .bind(at)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(())
+}

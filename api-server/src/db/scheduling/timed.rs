@@ -1,0 +1,206 @@
+//! Transitions that come due with time: retries, reschedules, heartbeat timeouts (zombies),
+//! task instances queued for executors that died or never ran them.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::rules::retry_delay_secs;
+use super::{PassReport, SchedulerSettings, update_ids};
+use crate::db::{Sql, WriteTx, archive_current_try, from_micros, to_micros};
+use crate::store_error::StoreResult;
+
+/// Longest stored `retry_reason` (as in Airflow).
+const MAX_REASON_CHARS: usize = 500;
+
+fn parse_id(s: &str) -> Option<Uuid> {
+    Uuid::parse_str(s).ok()
+}
+
+/// `up_for_retry` → `scheduled` (next try) once the retry delay has passed.
+pub(super) async fn due_retries(
+    tx: &mut WriteTx,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        try_number: i64,
+        end_date: Option<i64>,
+        retry_delay_override: Option<f64>,
+        retry_delay: Option<f64>,
+        retry_exponential_backoff: Option<i64>,
+        max_retry_delay: Option<f64>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT ti.id, ti.try_number, ti.end_date, ti.retry_delay_override, t.retry_delay, \
+         t.retry_exponential_backoff, t.max_retry_delay FROM task_instance ti \
+         LEFT JOIN dag_task t ON t.dag_id = ti.dag_id AND t.task_id = ti.task_id \
+         WHERE ti.state = 'up_for_retry'",
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut due = Vec::new();
+    for r in rows {
+        let delay = retry_delay_secs(
+            r.retry_delay.unwrap_or(0.0),
+            r.retry_exponential_backoff.unwrap_or(0) != 0,
+            r.max_retry_delay,
+            r.retry_delay_override,
+            r.try_number,
+        );
+        let ended = r.end_date.map_or(now, from_micros);
+        let at = ended + TimeDelta::microseconds((delay * 1e6) as i64);
+        if at <= now {
+            due.push(r.id);
+        } else {
+            report.due_at(at);
+        }
+    }
+    report.retried += update_ids(
+        tx,
+        "UPDATE task_instance SET state = 'scheduled', try_number = try_number + 1, \
+         start_date = NULL, end_date = NULL, duration = NULL, hostname = NULL, unixname = NULL, \
+         pid = NULL, last_heartbeat_at = NULL, queued_by = NULL, queued_dttm = NULL, \
+         scheduled_dttm = $1, updated_at = $1 WHERE state = 'up_for_retry' AND id IN ",
+        to_micros(now),
+        &due,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `up_for_reschedule` → `scheduled` (same try) at the reschedule date.
+pub(super) async fn due_reschedules(
+    tx: &mut WriteTx,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT ti.id, (SELECT MAX(r.reschedule_date) FROM task_reschedule r \
+         WHERE r.ti_id = ti.id) AS due FROM task_instance ti WHERE ti.state = 'up_for_reschedule'",
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut due = Vec::new();
+    for (id, at) in rows {
+        let at = at.map_or(now, from_micros);
+        if at <= now {
+            due.push(id);
+        } else {
+            report.due_at(at);
+        }
+    }
+    report.scheduled += update_ids(
+        tx,
+        "UPDATE task_instance SET state = 'scheduled', queued_by = NULL, scheduled_dttm = $1, \
+         updated_at = $1 WHERE state = 'up_for_reschedule' AND id IN ",
+        to_micros(now),
+        &due,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Running task instances whose heartbeats stopped: their supervisor is gone. Retried if tries
+/// are left, else failed. Cleared (`restarting`) ones whose process is gone are ready again.
+pub(super) async fn zombies(
+    tx: &mut WriteTx,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    let cutoff = to_micros(now - settings.heartbeat_timeout);
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT id, state, try_number, max_tries FROM task_instance \
+         WHERE state IN ('running', 'restarting') \
+         AND COALESCE(last_heartbeat_at, updated_at) < $1",
+    )
+    .bind(cutoff)
+    .fetch_all(tx.conn())
+    .await?;
+    let at = to_micros(now);
+    let secs = settings.heartbeat_timeout.num_milliseconds() as f64 / 1000.0;
+    for (id, state, try_number, max_tries) in rows {
+        let Some(uuid) = parse_id(&id) else { continue };
+        if state == "restarting" {
+            restart_cleared(tx, uuid, at).await?;
+            report.rescheduled += 1;
+            continue;
+        }
+        let retry = try_number <= max_tries;
+        let reason: String = format!(
+            "no heartbeat for {secs} s: the task's supervisor is gone (zombie task instance)"
+        )
+        .chars()
+        .take(MAX_REASON_CHARS)
+        .collect();
+        sqlx::query(
+            "UPDATE task_instance SET state = $2, end_date = $3, retry_reason = $4, \
+             duration = CASE WHEN start_date IS NULL THEN NULL \
+                 ELSE ($3 - start_date) / 1000000.0 END, \
+             updated_at = $3 WHERE id = $1",
+        )
+        .bind(&id)
+        .bind(if retry { "up_for_retry" } else { "failed" })
+        .bind(at)
+        .bind(&reason)
+        .execute(tx.conn())
+        .await?;
+        if retry {
+            archive_current_try(tx, uuid, at).await?;
+        }
+        report.zombies += 1;
+    }
+    Ok(())
+}
+
+/// A cleared task instance whose old try has stopped: archive that try, and make the next one
+/// ready to be scheduled.
+pub(crate) async fn restart_cleared(tx: &mut WriteTx, id: Uuid, at: i64) -> StoreResult<Uuid> {
+    let new = archive_current_try(tx, id, at).await?;
+    sqlx::query(
+        "UPDATE task_instance SET state = NULL, try_number = try_number + 1, start_date = NULL, \
+         end_date = NULL, duration = NULL, hostname = NULL, unixname = NULL, pid = NULL, \
+         last_heartbeat_at = NULL, queued_by = NULL, queued_dttm = NULL, updated_at = $2 \
+         WHERE id = $1",
+    )
+    .bind(new.to_string())
+    .bind(at)
+    .execute(tx.conn())
+    .await?;
+    Ok(new)
+}
+
+/// Queued task instances whose executor stopped heartbeating, or that have waited longer than
+/// the queued timeout, go back to `scheduled`. A supervisor that still starts one later is
+/// refused by `PATCH /run`, so nothing runs twice.
+pub(super) async fn stale_queued(
+    tx: &mut WriteTx,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    let at = to_micros(now);
+    let mut q = Sql::new(
+        "UPDATE task_instance SET state = 'scheduled', queued_by = NULL, queued_dttm = NULL, \
+         scheduled_dttm = ",
+    );
+    q.bind(at)
+        .push(", updated_at = ")
+        .bind(at)
+        .push(
+            " WHERE state = 'queued' AND (queued_by IN (SELECT id FROM executor \
+             WHERE end_date IS NOT NULL OR latest_heartbeat < ",
+        )
+        .bind(to_micros(now - settings.executor_timeout))
+        .push(") OR queued_dttm < ")
+        .bind(to_micros(now - settings.queued_timeout))
+        .push(")");
+    let (sql, args) = q.build();
+    report.requeued += sqlx::query_with(sql, args)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    Ok(())
+}

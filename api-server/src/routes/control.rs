@@ -1,0 +1,349 @@
+//! Airlock's control API (tag "Airlock Control", `admin`-scope tokens only): DAGs, runs and
+//! logs for the `airlock` CLI, and the tick/event loop of executors.
+
+use std::time::Duration;
+
+use airlock_protocol::api::{
+    BundleRegistered, DagList, DagPatch, ExecutorEvent, ExecutorEventResponse,
+    ExecutorRegistration, HTTPExceptionResponse, RunDetails, TaskLogChunk, TickRequest,
+    TickResponse, TriggerRunRequest, Workload,
+};
+use airlock_protocol::dag::BundleDefinition;
+use airlock_protocol::state::{DagRunState, DagRunType, TaskInstanceState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use crate::auth::{AdminCaller, Scope};
+use crate::db::{self, NewDagRun};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, Path, Query};
+use crate::state::AppState;
+use crate::store_error::StoreError;
+
+/// Longest a tick may wait for work.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+/// How often a waiting tick runs a pass anyway (zombies, timeouts and retries come due with
+/// time, and other server processes do not wake this one).
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// Every registered DAG with its latest run.
+#[utoipa::path(get, path = "/airlock/control/dags", tag = "Airlock Control",
+    responses((status = 200, description = "The DAGs, by id", body = DagList)),
+    security(("JWTBearer" = [])))]
+pub async fn list_dags(State(s): State<AppState>, _: AdminCaller) -> ApiResult<Json<DagList>> {
+    Ok(Json(DagList {
+        dags: db::list_dags(&s.db).await?,
+    }))
+}
+
+/// Register (create or update) the DAGs a bundle declares (what `<bundle> dags` prints).
+#[utoipa::path(put, path = "/airlock/control/bundles/{bundle}", tag = "Airlock Control",
+    params(("bundle" = String, Path, description = "Bundle name (its executable's file name)")),
+    request_body = BundleDefinition,
+    responses(
+        (status = 200, description = "Registered", body = BundleRegistered),
+        (status = 409, description = "A DAG id belongs to another bundle", body = HTTPExceptionResponse),
+        (status = 400, description = "The body names another bundle", body = HTTPExceptionResponse),
+        (status = 422, description = "An invalid DAG (unknown upstream, cycle, ...)", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn register_bundle(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path(bundle): Path<String>,
+    JsonBody(def): JsonBody<BundleDefinition>,
+) -> ApiResult<Json<BundleRegistered>> {
+    if def.bundle != bundle {
+        return Err(StoreError::invalid(
+            "bundle_mismatch",
+            format!(
+                "the body describes bundle {:?}, the path names {bundle:?}",
+                def.bundle
+            ),
+        )
+        .into());
+    }
+    let dags = db::register_bundle(&s.db, &def, db::now()).await?;
+    s.scheduling.changed();
+    Ok(Json(BundleRegistered { bundle, dags }))
+}
+
+/// Pause or unpause a DAG.
+#[utoipa::path(patch, path = "/airlock/control/dags/{dag_id}", tag = "Airlock Control",
+    params(("dag_id" = String, Path, description = "DAG id")),
+    request_body = DagPatch,
+    responses(
+        (status = 204, description = "Done"),
+        (status = 404, description = "No such DAG", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn patch_dag(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path(dag_id): Path<String>,
+    JsonBody(p): JsonBody<DagPatch>,
+) -> ApiResult<StatusCode> {
+    db::set_paused(&s.db, &dag_id, p.is_paused).await?;
+    s.scheduling.changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_run_id(run_id: &str) -> Result<(), StoreError> {
+    let bad = run_id.is_empty()
+        || run_id.len() > airlock_protocol::dag::MAX_ID_LEN
+        || run_id.chars().any(|c| c.is_control() || c == '/');
+    if bad {
+        return Err(StoreError::invalid(
+            "invalid_run_id",
+            format!(
+                "run id {run_id:?} must have 1 to {} characters, without '/' or control characters",
+                airlock_protocol::dag::MAX_ID_LEN
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Trigger a run of a DAG; the scheduler runs it.
+#[utoipa::path(post, path = "/airlock/control/dags/{dag_id}/runs", tag = "Airlock Control",
+    params(("dag_id" = String, Path, description = "DAG id")),
+    request_body = TriggerRunRequest,
+    responses(
+        (status = 201, description = "The new run", body = RunDetails),
+        (status = 404, description = "No such DAG", body = HTTPExceptionResponse),
+        (status = 400, description = "The DAG is paused, or the run id is invalid", body = HTTPExceptionResponse),
+        (status = 409, description = "The run id is taken", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn trigger_run(
+    State(s): State<AppState>,
+    caller: AdminCaller,
+    Path(dag_id): Path<String>,
+    JsonBody(p): JsonBody<TriggerRunRequest>,
+) -> ApiResult<(StatusCode, Json<RunDetails>)> {
+    let now = db::now();
+    let run_id = p
+        .run_id
+        .unwrap_or_else(|| format!("manual__{}", airlock_protocol::time::to_rfc3339(&now)));
+    check_run_id(&run_id)?;
+    let logical_date = p.logical_date.unwrap_or(now);
+    let run = NewDagRun {
+        dag_id: dag_id.clone(),
+        run_id: run_id.clone(),
+        logical_date: Some(logical_date),
+        run_after: now,
+        run_type: DagRunType::Manual,
+        state: DagRunState::Queued,
+        conf: Some(p.conf.unwrap_or_default()),
+        triggering_user_name: Some(caller.0.subject.clone()),
+        partition_key: None,
+        note: p.note,
+    };
+    db::create_queued_run(&s.db, &run, now).await?;
+    s.scheduling.changed();
+    let details = db::run_details(&s.db, &dag_id, &run_id).await?;
+    Ok((StatusCode::CREATED, Json(details)))
+}
+
+/// A run and its task instances.
+#[utoipa::path(get, path = "/airlock/control/dags/{dag_id}/runs/{run_id}", tag = "Airlock Control",
+    params(("dag_id" = String, Path, description = "DAG id"),
+           ("run_id" = String, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run", body = RunDetails),
+        (status = 404, description = "No such run", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn get_run(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path((dag_id, run_id)): Path<(String, String)>,
+) -> ApiResult<Json<RunDetails>> {
+    Ok(Json(db::run_details(&s.db, &dag_id, &run_id).await?))
+}
+
+/// Which piece of which try's log to read.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Map index (−1 when not mapped).
+    #[serde(default = "unmapped")]
+    pub map_index: i64,
+    /// Try number (default: the latest try that has a log).
+    #[serde(default)]
+    pub try_number: Option<i64>,
+    /// Byte offset to read from (the `next_offset` of the previous piece).
+    #[serde(default)]
+    pub offset: u64,
+}
+
+fn unmapped() -> i64 {
+    -1
+}
+
+/// A piece of a task try's log, as the supervisor wrote it (JSON lines), from `offset`.
+#[utoipa::path(get, path = "/airlock/control/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs",
+    tag = "Airlock Control",
+    params(("dag_id" = String, Path, description = "DAG id"),
+           ("run_id" = String, Path, description = "Run id"),
+           ("task_id" = String, Path, description = "Task id"),
+           LogQuery),
+    responses(
+        (status = 200, description = "Log text from the offset", body = TaskLogChunk),
+        (status = 404, description = "No such task instance", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn task_logs(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<TaskLogChunk>> {
+    let (current, state) =
+        db::task_instance_try(&s.db, &dag_id, &run_id, &task_id, q.map_index).await?;
+    let path_of = |try_number: i64| {
+        airlock_protocol::logs::log_path(
+            &s.scheduling.log_dir,
+            &dag_id,
+            &run_id,
+            &task_id,
+            q.map_index,
+            try_number,
+        )
+    };
+    let try_number = match q.try_number {
+        Some(t) if t < 1 || t > current => {
+            return Err(StoreError::not_found(format!(
+                "try {t} of task {task_id:?} does not exist (tries: 1 to {current})"
+            ))
+            .into());
+        }
+        Some(t) => t,
+        None if current > 1 && !path_of(current).exists() => current - 1,
+        None => current,
+    };
+    use TaskInstanceState as S;
+    let finished = try_number < current
+        || matches!(
+            state,
+            Some(
+                S::Success
+                    | S::Failed
+                    | S::Skipped
+                    | S::UpstreamFailed
+                    | S::Removed
+                    | S::UpForRetry
+            )
+        );
+    let path = path_of(try_number);
+    let (content, next_offset) = tokio::task::spawn_blocking(move || {
+        crate::task_logs::read_chunk(&path, q.offset, crate::task_logs::MAX_CHUNK)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("log reader: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("cannot read the task log: {e}")))?;
+    Ok(Json(TaskLogChunk {
+        try_number,
+        content,
+        next_offset,
+        finished,
+    }))
+}
+
+/// An executor (re)starts.
+#[utoipa::path(put, path = "/airlock/control/executors/{executor_id}", tag = "Airlock Control",
+    params(("executor_id" = String, Path, description = "Executor id (stable across restarts)")),
+    request_body = ExecutorRegistration,
+    responses((status = 204, description = "Registered")),
+    security(("JWTBearer" = [])))]
+pub async fn register_executor(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<ExecutorRegistration>,
+) -> ApiResult<StatusCode> {
+    db::register_executor(&s.db, &id, r.hostname.as_deref(), db::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An executor stops: what it queued and did not start is scheduled again.
+#[utoipa::path(delete, path = "/airlock/control/executors/{executor_id}", tag = "Airlock Control",
+    params(("executor_id" = String, Path, description = "Executor id")),
+    responses((status = 204, description = "Retired")),
+    security(("JWTBearer" = [])))]
+pub async fn retire_executor(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    db::retire_executor(&s.db, &id, db::now()).await?;
+    s.scheduling.changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run a scheduling pass and hand the executor up to `slots` task instances, each with a
+/// workload token. With nothing to hand out, waits up to `wait_ms` for a change (long poll).
+#[utoipa::path(post, path = "/airlock/control/executors/{executor_id}/tick", tag = "Airlock Control",
+    params(("executor_id" = String, Path, description = "Executor id")),
+    request_body = TickRequest,
+    responses((status = 200, description = "Work to run now", body = TickResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn tick(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<TickRequest>,
+) -> ApiResult<Json<TickResponse>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms).min(MAX_WAIT);
+    let mut stopping = s.stopping.clone();
+    loop {
+        let mut changes = s.scheduling.subscribe();
+        let now = db::now();
+        let report = db::schedule(&s.db, &s.scheduling.settings, now).await?;
+        let work = db::claim_work(&s.db, &id, req.slots, &req.holding, now).await?;
+        let out_of_time = tokio::time::Instant::now() >= deadline;
+        if !work.is_empty() || req.slots == 0 || out_of_time || *stopping.borrow() {
+            let workloads = work
+                .into_iter()
+                .map(|w| Workload {
+                    token: s.tokens.issue(w.ti_id, Scope::Workload, None),
+                    ti_id: w.ti_id,
+                    dag_id: w.dag_id,
+                    run_id: w.run_id,
+                    task_id: w.task_id,
+                    map_index: w.map_index,
+                    try_number: w.try_number,
+                })
+                .collect();
+            return Ok(Json(TickResponse { workloads }));
+        }
+        let mut wake = deadline.min(tokio::time::Instant::now() + RECHECK);
+        if let Some(due) = report.next_due {
+            let in_ms = (due - db::now()).num_milliseconds().max(0) as u64;
+            wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(in_ms));
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = stopping.changed() => {}
+            () = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+/// A supervisor the executor started has exited. A try that never started is failed (or
+/// retried) here; anything else is left to the task's own report.
+#[utoipa::path(post, path = "/airlock/control/executors/{executor_id}/events", tag = "Airlock Control",
+    params(("executor_id" = String, Path, description = "Executor id")),
+    request_body = ExecutorEvent,
+    responses((status = 200, description = "What was done", body = ExecutorEventResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn executor_event(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path(id): Path<String>,
+    JsonBody(e): JsonBody<ExecutorEvent>,
+) -> ApiResult<Json<ExecutorEventResponse>> {
+    let action =
+        db::executor_event(&s.db, &id, e.ti_id, e.try_number, &e.detail, db::now()).await?;
+    if action != airlock_protocol::api::ExecutorEventAction::Ignored {
+        s.scheduling.changed();
+    }
+    Ok(Json(ExecutorEventResponse { action }))
+}

@@ -1,0 +1,78 @@
+//! How CLI commands reach the control API: URL and admin token.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_api_client::{ApiClient, ClientConfig};
+use anyhow::Context;
+
+/// The file `airlock standalone` writes its API URL to.
+pub const URL_FILE: &str = "standalone.url";
+/// The file `airlock standalone` writes an admin token to.
+pub const TOKEN_FILE: &str = "admin-token";
+/// Where the API is when nothing says otherwise.
+pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8080/execution";
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ControlArgs {
+    /// Data directory (where `airlock standalone` leaves its URL and an admin token).
+    #[arg(long, env = "AIRLOCK_HOME", default_value = ".airlock", global = true)]
+    pub home: PathBuf,
+    /// Base URL of the API. Default: the URL of the `airlock standalone` using the data
+    /// directory, else http://127.0.0.1:8080/execution.
+    #[arg(long, env = "AIRLOCK_API_URL", global = true)]
+    pub api_url: Option<String>,
+    /// File holding an admin token. Default: `<home>/admin-token`. The token itself may be
+    /// given in AIRLOCK_ADMIN_TOKEN instead (never as a flag: `ps` shows flags).
+    #[arg(long, env = "AIRLOCK_ADMIN_TOKEN_FILE", global = true)]
+    pub token_file: Option<PathBuf>,
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+impl ControlArgs {
+    /// The API URL to use.
+    pub fn api_url(&self) -> String {
+        self.api_url
+            .clone()
+            .or_else(|| read_trimmed(&self.home.join(URL_FILE)))
+            .unwrap_or_else(|| DEFAULT_API_URL.to_owned())
+    }
+
+    /// The admin token.
+    pub fn token(&self) -> anyhow::Result<String> {
+        if let Ok(t) = std::env::var("AIRLOCK_ADMIN_TOKEN")
+            && !t.trim().is_empty()
+        {
+            return Ok(t.trim().to_owned());
+        }
+        let path = self
+            .token_file
+            .clone()
+            .unwrap_or_else(|| self.home.join(TOKEN_FILE));
+        read_trimmed(&path).with_context(|| {
+            format!(
+                "no admin token: {} is missing or empty. Start `airlock standalone` (it writes \
+                 one), or mint one with `api-server admin mint-token --scope admin --subject \
+                 <name>` and pass it in AIRLOCK_ADMIN_TOKEN or --token-file",
+                path.display()
+            )
+        })
+    }
+
+    /// A client for the control API.
+    pub fn client(&self) -> anyhow::Result<ApiClient> {
+        let cfg = ClientConfig {
+            timeout: Duration::from_secs(30),
+            attempts: 3,
+            ..ClientConfig::new(self.api_url())
+        };
+        Ok(ApiClient::new(cfg, self.token()?)?)
+    }
+}

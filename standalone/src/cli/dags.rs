@@ -1,0 +1,139 @@
+//! `airlock dags ...`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use airlock_protocol::api::{JsonObject, TriggerRunRequest};
+use airlock_protocol::state::DagRunState;
+use anyhow::Context;
+
+use super::connect::ControlArgs;
+use super::{progress, table};
+use airlock_standalone::bundles::BundleSync;
+
+/// What `dags` can do.
+#[derive(Debug, clap::Subcommand)]
+pub enum DagsCommand {
+    /// List the registered DAGs and their latest runs.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask every bundle in the bundles directory for its DAGs and register them.
+    Sync {
+        /// Bundle executables. Default: `<home>/bundles`.
+        #[arg(long, env = "AIRLOCK_BUNDLES_DIR")]
+        bundles_dir: Option<PathBuf>,
+    },
+    /// Trigger a run of a DAG.
+    Trigger {
+        /// The DAG.
+        dag_id: String,
+        /// Run configuration (a JSON object).
+        #[arg(long)]
+        conf: Option<String>,
+        /// Run id (default: manual__<now>).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Follow the run to its end; exit 1 if it fails.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Stop scheduling a DAG.
+    Pause {
+        /// The DAG.
+        dag_id: String,
+    },
+    /// Schedule a paused DAG again.
+    Unpause {
+        /// The DAG.
+        dag_id: String,
+    },
+}
+
+/// Runs a `dags` command; returns the process exit code.
+pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
+    let client = conn.client()?;
+    match cmd {
+        DagsCommand::List { json } => {
+            let list = client.list_dags().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(0);
+            }
+            let rows: Vec<Vec<String>> = list
+                .dags
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.dag_id.clone(),
+                        d.task_count.to_string(),
+                        if d.is_paused { "yes" } else { "no" }.into(),
+                        d.latest_run
+                            .as_ref()
+                            .map_or("-".into(), |r| format!("{} ({})", r.run_id, r.state)),
+                        d.description.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table::render(
+                    &["DAG", "TASKS", "PAUSED", "LATEST RUN", "DESCRIPTION"],
+                    &rows
+                )
+            );
+            Ok(0)
+        }
+        DagsCommand::Sync { bundles_dir } => {
+            let dir = bundles_dir.unwrap_or_else(|| conn.home.join("bundles"));
+            let report = BundleSync::default().sync(&client, &dir).await?;
+            for (bundle, dags) in &report.registered {
+                println!("{bundle}: registered {}", dags.join(", "));
+            }
+            for e in &report.failed {
+                eprintln!("error: {e}");
+            }
+            Ok(if report.failed.is_empty() { 0 } else { 1 })
+        }
+        DagsCommand::Trigger {
+            dag_id,
+            conf,
+            run_id,
+            wait,
+        } => {
+            let conf: Option<JsonObject> = conf
+                .map(|c| serde_json::from_str(&c).context("--conf must be a JSON object"))
+                .transpose()?;
+            let req = TriggerRunRequest {
+                run_id,
+                conf,
+                ..TriggerRunRequest::default()
+            };
+            let run = client.trigger_run(&dag_id, &req).await?;
+            println!("Triggered {dag_id}: run {}", run.run_id);
+            if !wait {
+                return Ok(0);
+            }
+            let tty = std::io::stdout().is_terminal();
+            let done = progress::follow(&client, &dag_id, &run.run_id, tty).await?;
+            println!("{}", progress::summary(&done));
+            Ok(if done.state == DagRunState::Success {
+                0
+            } else {
+                1
+            })
+        }
+        DagsCommand::Pause { dag_id } => {
+            client.set_dag_paused(&dag_id, true).await?;
+            println!("Paused {dag_id}");
+            Ok(0)
+        }
+        DagsCommand::Unpause { dag_id } => {
+            client.set_dag_paused(&dag_id, false).await?;
+            println!("Unpaused {dag_id}");
+            Ok(0)
+        }
+    }
+}

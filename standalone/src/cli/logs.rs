@@ -1,0 +1,113 @@
+//! `airlock tasks logs`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::connect::ControlArgs;
+
+/// How often `--follow` looks for more.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Which log to print.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// Map index of a mapped task instance.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub map_index: i64,
+    /// Try number (default: the latest try that has a log).
+    #[arg(long = "try")]
+    pub try_number: Option<i64>,
+    /// Keep printing as the try writes more, until it ends.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Print the JSON lines as stored.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// One stored JSON log line as `timestamp LEVEL logger: event key=value ...`.
+pub fn format_line(line: &str) -> String {
+    let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) else {
+        return line.to_owned();
+    };
+    let mut take = |k: &str| match m.remove(k) {
+        Some(Value::String(s)) => s,
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let ts = take("timestamp");
+    let level = take("level").to_uppercase();
+    let logger = take("logger");
+    let event = take("event");
+    let mut out = format!("{ts} {level:<7} {logger}: {event}");
+    for (k, v) in m {
+        let v = match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.push_str(&format!(" {k}={v}"));
+    }
+    out
+}
+
+/// Prints a try's log (and, with `--follow`, what it writes next until it ends).
+pub async fn run(a: LogsArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
+    let client = conn.client()?;
+    let mut offset = 0;
+    let mut try_number = a.try_number;
+    let mut out = std::io::stdout();
+    loop {
+        let chunk = client
+            .task_log(
+                &a.dag_id,
+                &a.run_id,
+                &a.task_id,
+                a.map_index,
+                try_number,
+                offset,
+            )
+            .await?;
+        // Stay on the try first shown, even if a retry starts meanwhile.
+        try_number = Some(chunk.try_number);
+        for line in chunk.content.lines() {
+            let text = if a.raw {
+                line.to_owned()
+            } else {
+                format_line(line)
+            };
+            let _ = writeln!(out, "{text}");
+        }
+        let _ = out.flush();
+        let more = chunk.next_offset > offset;
+        offset = chunk.next_offset;
+        if !a.follow || (chunk.finished && !more) {
+            return Ok(0);
+        }
+        if !more {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_json_lines() {
+        let line = r#"{"timestamp":"2026-01-01T00:00:00Z","level":"info","logger":"task","event":"hi","rows":3}"#;
+        assert_eq!(
+            format_line(line),
+            "2026-01-01T00:00:00Z INFO    task: hi rows=3"
+        );
+        assert_eq!(format_line("not json"), "not json");
+    }
+}

@@ -1,0 +1,10 @@
+//! The command line of `airlock`.
+
+pub mod connect;
+pub mod dags;
+pub mod logs;
+pub mod progress;
+pub mod runs;
+pub mod scheduler;
+pub mod standalone;
+pub mod table;

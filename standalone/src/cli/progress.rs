@@ -1,0 +1,146 @@
+//! `--wait`: follow a run to its end, as a live table on a terminal or as one line per change
+//! otherwise.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::time::Duration;
+
+use airlock_api_client::ApiClient;
+use airlock_protocol::api::{RunDetails, TaskInstanceSummary};
+use airlock_protocol::state::{DagRunState, TaskInstanceState};
+
+use super::table;
+
+/// How often the run is looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// `task` or `task[3]`.
+pub fn label(ti: &TaskInstanceSummary) -> String {
+    if ti.map_index >= 0 {
+        format!("{}[{}]", ti.task_id, ti.map_index)
+    } else {
+        ti.task_id.clone()
+    }
+}
+
+/// A state as shown (`none` before the scheduler has looked at it).
+pub fn state_name(s: Option<TaskInstanceState>) -> &'static str {
+    s.map_or("none", |s| s.as_str())
+}
+
+/// Whether the run is over.
+pub fn is_done(state: DagRunState) -> bool {
+    matches!(state, DagRunState::Success | DagRunState::Failed)
+}
+
+/// One line summing up the run: its state, how long it took and how its tasks ended.
+pub fn summary(d: &RunDetails) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for ti in &d.task_instances {
+        *counts.entry(state_name(ti.state)).or_default() += 1;
+    }
+    let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let took = match (d.start_date, d.end_date) {
+        (Some(s), Some(e)) => format!(" in {}", table::duration((e - s).as_seconds_f64())),
+        _ => String::new(),
+    };
+    format!(
+        "Run {} of {}: {}{took} ({} task instances: {})",
+        d.run_id,
+        d.dag_id,
+        d.state,
+        d.task_instances.len(),
+        counts.join(", ")
+    )
+}
+
+/// Rows of the live table: one per task, mapped tasks summed up.
+fn grouped_rows(d: &RunDetails) -> Vec<Vec<String>> {
+    let mut by_task: BTreeMap<&str, Vec<&TaskInstanceSummary>> = BTreeMap::new();
+    for ti in &d.task_instances {
+        by_task.entry(&ti.task_id).or_default().push(ti);
+    }
+    by_task
+        .into_iter()
+        .map(|(task, tis)| {
+            let mapped = tis.len() > 1 || tis[0].map_index >= 0;
+            let state = if mapped {
+                let mut c: BTreeMap<&str, usize> = BTreeMap::new();
+                for ti in &tis {
+                    *c.entry(state_name(ti.state)).or_default() += 1;
+                }
+                c.iter()
+                    .map(|(s, n)| format!("{n} {s}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                state_name(tis[0].state).to_owned()
+            };
+            let name = if mapped {
+                format!("{task} ×{}", tis.len())
+            } else {
+                task.to_owned()
+            };
+            let tries = tis.iter().map(|t| t.try_number).max().unwrap_or(1);
+            let secs: f64 = tis.iter().filter_map(|t| t.duration).fold(0.0, f64::max);
+            let dur = if secs > 0.0 {
+                table::duration(secs)
+            } else {
+                String::new()
+            };
+            vec![name, state, tries.to_string(), dur]
+        })
+        .collect()
+}
+
+/// Follows run `run_id` of `dag_id` until it ends; returns its final details.
+pub async fn follow(
+    client: &ApiClient,
+    dag_id: &str,
+    run_id: &str,
+    tty: bool,
+) -> anyhow::Result<RunDetails> {
+    let mut seen: HashMap<(String, i64), (Option<TaskInstanceState>, i64)> = HashMap::new();
+    let mut drawn = 0usize;
+    let mut out = std::io::stdout();
+    loop {
+        let d = client.run_details(dag_id, run_id).await?;
+        if tty {
+            let body = table::render(&["TASK", "STATE", "TRY", "TOOK"], &grouped_rows(&d));
+            let mut text = format!("{}: {}\n", d.run_id, d.state);
+            text.push_str(&body);
+            let mut frame = String::new();
+            if drawn > 0 {
+                frame.push_str(&format!("\x1b[{drawn}A"));
+            }
+            for line in text.lines() {
+                frame.push_str("\x1b[2K");
+                frame.push_str(line);
+                frame.push('\n');
+            }
+            drawn = text.lines().count();
+            let _ = out.write_all(frame.as_bytes());
+        } else {
+            for ti in &d.task_instances {
+                let key = (ti.task_id.clone(), ti.map_index);
+                let now = (ti.state, ti.try_number);
+                if seen.get(&key) != Some(&now) && ti.state.is_some() {
+                    let _ = writeln!(
+                        out,
+                        "{}  {:<24} {:<16} try {}",
+                        chrono::Utc::now().format("%H:%M:%S"),
+                        label(ti),
+                        state_name(ti.state),
+                        ti.try_number
+                    );
+                }
+                seen.insert(key, now);
+            }
+        }
+        let _ = out.flush();
+        if is_done(d.state) {
+            return Ok(d);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

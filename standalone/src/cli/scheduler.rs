@@ -1,0 +1,113 @@
+//! `airlock scheduler`, and the settings it shares with `airlock standalone`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_standalone::executor::{self, ExecutorConfig};
+use airlock_standalone::scheduler::{self, SchedulerConfig};
+
+use super::connect::ControlArgs;
+
+/// How long a tick waits for work (long poll).
+const POLL_WAIT: Duration = Duration::from_secs(1);
+
+fn secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{s:?} is not a non-negative number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// The scheduler and its local executor.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunnerArgs {
+    /// Most task instances run at once (default: the number of CPU cores).
+    #[arg(long, env = "AIRLOCK_PARALLELISM")]
+    pub parallelism: Option<usize>,
+    /// Bundle executables. Default: `<home>/bundles`.
+    #[arg(long, env = "AIRLOCK_BUNDLES_DIR")]
+    pub bundles_dir: Option<PathBuf>,
+    /// This executor's id; keep it stable across restarts. Default: `local@<hostname>`.
+    #[arg(long, env = "AIRLOCK_EXECUTOR_ID")]
+    pub executor_id: Option<String>,
+    /// The `supervisor` executable. Default: the one beside this `airlock`, else `supervisor`
+    /// on the PATH.
+    #[arg(long, env = "AIRLOCK_SUPERVISOR_BIN")]
+    pub supervisor: Option<PathBuf>,
+    /// Seconds between asking bundles for their DAGs again (0: only at start).
+    #[arg(long, env = "AIRLOCK_DAG_SYNC_INTERVAL", default_value = "30", value_parser = secs)]
+    pub dag_sync_interval: Duration,
+    /// Seconds running tasks get to stop when the scheduler stops (then SIGKILL).
+    #[arg(long, env = "AIRLOCK_STOP_GRACE", default_value = "30", value_parser = secs)]
+    pub stop_grace: Duration,
+}
+
+fn supervisor_bin(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_owned();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("supervisor")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("supervisor"))
+}
+
+impl RunnerArgs {
+    /// The scheduler settings, for a server at `api_url` with data under `home`.
+    pub fn config(&self, api_url: &str, home: &Path, log_dir: PathBuf) -> SchedulerConfig {
+        let bundles_dir = self
+            .bundles_dir
+            .clone()
+            .unwrap_or_else(|| home.join("bundles"));
+        let parallelism = self.parallelism.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        SchedulerConfig {
+            executor: ExecutorConfig {
+                id: self
+                    .executor_id
+                    .clone()
+                    .unwrap_or_else(executor::default_id),
+                parallelism,
+                supervisor: supervisor_bin(self.supervisor.as_deref()),
+                api_url: api_url.to_owned(),
+                bundles_dir: bundles_dir.clone(),
+                log_dir,
+                poll_wait: POLL_WAIT,
+                stop_grace: self.stop_grace,
+            },
+            bundles_dir,
+            dag_sync_interval: self.dag_sync_interval,
+        }
+    }
+}
+
+/// `airlock scheduler`'s settings.
+#[derive(Debug, clap::Args)]
+pub struct SchedulerArgs {
+    /// Scheduler and executor settings.
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+    /// Where supervisors write task logs. Default: `<home>/logs`.
+    #[arg(long, env = "AIRLOCK_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+/// Runs the scheduler until SIGTERM/SIGINT.
+pub async fn run(a: SchedulerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
+    let client = conn.client()?;
+    let log_dir = a.log_dir.unwrap_or_else(|| conn.home.join("logs"));
+    let cfg = a.runner.config(&conn.api_url(), &conn.home, log_dir);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        airlock_api_server::server::shutdown_signal().await;
+        tracing::info!("stopping");
+        let _ = tx.send(true);
+    });
+    scheduler::run(client, cfg, rx).await?;
+    Ok(0)
+}

@@ -1,0 +1,128 @@
+//! `airlock standalone`: the API server, a triggerer, the scheduler and the local executor in
+//! one process.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use airlock_api_client::{ApiClient, ClientConfig};
+use airlock_api_server::auth::Scope;
+use airlock_api_server::config::ServeArgs;
+use airlock_api_server::server::{Server, shutdown_signal};
+use airlock_standalone::bundles;
+use airlock_standalone::scheduler;
+use airlock_triggerer::{Triggerer, TriggererConfig};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use super::connect::{TOKEN_FILE, URL_FILE};
+use super::scheduler::RunnerArgs;
+
+/// Lifetime of the admin token `standalone` writes for the CLI.
+const ADMIN_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `airlock standalone`'s settings.
+#[derive(Debug, clap::Args)]
+pub struct StandaloneArgs {
+    /// The API server.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The scheduler and its executor.
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Runs everything until SIGTERM/SIGINT, then stops tasks, the triggerer and the server, in
+/// that order.
+pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
+    let home = a.serve.db.home.clone();
+    let server = Server::build(&a.serve)
+        .await
+        .context("cannot start the API server")?;
+    let listener = tokio::net::TcpListener::bind(a.serve.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.serve.bind))?;
+    let addr = listener.local_addr()?;
+    let api_url = format!("http://{addr}/execution");
+    let tokens = server.state().tokens.clone();
+    let admin = tokens.issue("airlock-standalone", Scope::Admin, Some(ADMIN_TOKEN_TTL));
+    let triggerer_token = tokens.issue("standalone-triggerer", Scope::Triggerer, None);
+    write_private(&home.join(TOKEN_FILE), &admin)?;
+    write_private(&home.join(URL_FILE), &api_url)?;
+
+    let (stop_server, server_stopping) = watch::channel(false);
+    let server_task = tokio::spawn(server.serve(listener, async move {
+        let mut rx = server_stopping;
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+
+    let (stop_triggerer, triggerer_stopping) = watch::channel(false);
+    let triggerer_task = tokio::spawn(Triggerer::builder().run(
+        TriggererConfig::new(api_url.clone()),
+        triggerer_token,
+        triggerer_stopping,
+    ));
+
+    let client = ApiClient::new(
+        ClientConfig {
+            timeout: Duration::from_secs(30),
+            ..ClientConfig::new(api_url.clone())
+        },
+        admin,
+    )?;
+    let cfg = a.runner.config(&api_url, &home, a.serve.log_dir());
+    let bundle_count = bundles::list_bundles(&cfg.bundles_dir).map_or(0, |b| b.len());
+    println!("Airlock standalone is running.");
+    println!("  API:          {api_url}  (docs: {api_url}/docs)");
+    println!("  Database:     {}", a.serve.db.url());
+    println!(
+        "  Bundles:      {} ({bundle_count} found)",
+        cfg.bundles_dir.display()
+    );
+    println!("  Task logs:    {}", a.serve.log_dir().display());
+    println!("  Admin token:  {}", home.join(TOKEN_FILE).display());
+    println!(
+        "  Parallelism:  {} task instances at once",
+        cfg.executor.parallelism
+    );
+    println!("Try `airlock dags list`. Press Ctrl-C to stop.");
+
+    let (stop_scheduler, scheduler_stopping) = watch::channel(false);
+    let scheduler_task = tokio::spawn(scheduler::run(client, cfg, scheduler_stopping));
+    tokio::select! {
+        () = shutdown_signal() => {}
+        r = server_task_alive(&server_task) => r?,
+    }
+    println!("Stopping: running tasks first, then the triggerer and the API server.");
+    let _ = stop_scheduler.send(true);
+    if let Ok(Err(e)) = scheduler_task.await {
+        tracing::error!("{e}");
+    }
+    let _ = stop_triggerer.send(true);
+    if let Ok(Err(e)) = triggerer_task.await {
+        tracing::error!("{e}");
+    }
+    let _ = stop_server.send(true);
+    server_task.await??;
+    println!("Stopped.");
+    Ok(0)
+}
+
+/// Resolves only if the server stopped on its own (it should not).
+async fn server_task_alive(
+    task: &tokio::task::JoinHandle<std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    loop {
+        if task.is_finished() {
+            anyhow::bail!("the API server stopped unexpectedly");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,128 @@
+//! `airlock`: run pipelines on one machine (`airlock standalone`), run the scheduler on its own
+//! (`airlock scheduler`), and work with DAGs, runs and task logs over the control API.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use cli::connect::ControlArgs;
+
+#[derive(Parser)]
+#[command(name = "airlock", version, about = "Run data pipelines with Airlock")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The API server, a triggerer, the scheduler and the local executor in one process.
+    Standalone(Box<cli::standalone::StandaloneArgs>),
+    /// The scheduler and local executor, against a running API server.
+    Scheduler {
+        #[command(flatten)]
+        args: cli::scheduler::SchedulerArgs,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
+    /// Registered DAGs.
+    Dags {
+        #[command(subcommand)]
+        command: cli::dags::DagsCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
+    /// DAG runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
+    /// Task instances.
+    Tasks {
+        #[command(subcommand)]
+        command: TasksCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// A run and its task instances.
+    Show {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// The log of a task try.
+    Logs(cli::logs::LogsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Standalone(_) | Command::Scheduler { .. } => {
+            "info,tower_http=warn,sqlx=warn,airlock_api_client=error"
+        }
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Standalone(a) => cli::standalone::run(*a).await,
+            Command::Scheduler { args, conn } => cli::scheduler::run(args, &conn).await,
+            Command::Dags { command, conn } => cli::dags::run(command, &conn).await,
+            Command::Runs {
+                command:
+                    RunsCommand::Show {
+                        dag_id,
+                        run_id,
+                        json,
+                    },
+                conn,
+            } => cli::runs::show(&dag_id, &run_id, json, &conn).await,
+            Command::Tasks {
+                command: TasksCommand::Logs(a),
+                conn,
+            } => cli::logs::run(a, &conn).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

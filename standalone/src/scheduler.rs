@@ -1,0 +1,74 @@
+//! The scheduler process: keeps the bundles' DAGs registered and runs the local executor, whose
+//! ticks drive the server's scheduling passes. It holds no state of its own: kill it at any
+//! point, start it again, and it carries on from what the database says.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use airlock_api_client::ApiClient;
+use tokio::sync::watch;
+
+use crate::bundles::BundleSync;
+use crate::executor::{self, ExecutorConfig, ExecutorError};
+
+/// How the scheduler runs.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// The executor.
+    pub executor: ExecutorConfig,
+    /// Where bundles are (their DAGs are registered from there).
+    pub bundles_dir: PathBuf,
+    /// How often bundles are asked again for their DAGs (zero: only at start).
+    pub dag_sync_interval: Duration,
+}
+
+/// Registers the bundles' DAGs once, logging what happened; returns how many DAGs were
+/// registered.
+pub async fn sync_once(sync: &mut BundleSync, client: &ApiClient, dir: &std::path::Path) -> usize {
+    match sync.sync(client, dir).await {
+        Ok(report) => {
+            for (bundle, dags) in &report.registered {
+                tracing::info!(%bundle, ?dags, "registered DAGs");
+            }
+            for e in &report.failed {
+                tracing::error!("{e}");
+            }
+            report.registered.iter().map(|(_, d)| d.len()).sum()
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            0
+        }
+    }
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(
+    client: ApiClient,
+    cfg: SchedulerConfig,
+    stop: watch::Receiver<bool>,
+) -> Result<(), ExecutorError> {
+    let mut sync = BundleSync::default();
+    sync_once(&mut sync, &client, &cfg.bundles_dir).await;
+    let syncer = (!cfg.dag_sync_interval.is_zero()).then(|| {
+        let (client, dir, every, mut stop) = (
+            client.clone(),
+            cfg.bundles_dir.clone(),
+            cfg.dag_sync_interval,
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => { sync_once(&mut sync, &client, &dir).await; }
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    });
+    let result = executor::run(client, cfg.executor, stop).await;
+    if let Some(s) = syncer {
+        s.abort();
+    }
+    result
+}
