@@ -42,4 +42,4 @@ pub use context::{Context, RETURN_VALUE};
 pub use dag::{Dag, Task};
 pub use error::{Deferral, TaskError, TaskResult};
 pub use operator::Operator;
-pub use triggers::Trigger;
+pub use triggers::{HttpPoll, ResponseCondition, Trigger};

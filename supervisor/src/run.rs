@@ -384,10 +384,20 @@ pub async fn run(
         },
         format!("task finished: {outcome:?} ({})", decision.reason),
     );
-    drop(log);
-    for c in captures {
-        let _ = tokio::time::timeout(cfg.socket_cleanup_timeout, c).await;
+    // Output still open after the runner exited belongs to processes the task left behind:
+    // stop capturing it after the cleanup timeout rather than wait for them.
+    let drain_until = Instant::now() + cfg.socket_cleanup_timeout;
+    for mut c in captures {
+        if tokio::time::timeout_at(drain_until, &mut c).await.is_err() {
+            log.note(
+                "warning",
+                "a process the task started still holds its output open; no longer capturing it",
+            );
+            c.abort();
+            let _ = c.await;
+        }
     }
+    drop(log);
     if let Err(e) = writer.finish().await {
         tracing::error!(error = %e, "could not finish writing the task log");
     }

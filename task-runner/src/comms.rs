@@ -47,7 +47,16 @@ impl SupervisorComms {
             return Err(CommsError::NotSupervised);
         }
         // SAFETY: fd 0 is an open socket (checked above), owned by this process from now on.
-        let stream = unsafe { UnixStream::from_raw_fd(0) };
+        let inherited = unsafe { UnixStream::from_raw_fd(0) };
+        // Move the socket to a close-on-exec descriptor and put /dev/null on fd 0: processes
+        // the task starts must neither talk to the supervisor nor keep the channel open after
+        // the task ends.
+        let stream = inherited.try_clone()?;
+        drop(inherited);
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            // The lowest free descriptor, 0, now reads /dev/null for the life of the process.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(null);
+        }
         Ok(Self::new(stream))
     }
 

@@ -48,8 +48,19 @@ impl TaskLogger {
             .and_then(|v| v.parse::<i32>().ok())
             .filter(|fd| *fd > 2);
         let out: Box<dyn Write + Send> = match fd {
-            // SAFETY: the supervisor passed this descriptor for our exclusive use.
-            Some(fd) => Box::new(unsafe { File::from_raw_fd(fd) }),
+            Some(fd) => {
+                // SAFETY: the supervisor passed this descriptor for our exclusive use.
+                let inherited = unsafe { File::from_raw_fd(fd) };
+                // A close-on-exec copy, so that processes the task starts do not hold the
+                // log channel open after the task ends.
+                match inherited.try_clone() {
+                    Ok(own) => {
+                        drop(inherited);
+                        Box::new(own)
+                    }
+                    Err(_) => Box::new(inherited),
+                }
+            }
             None => Box::new(std::io::stderr()),
         };
         Self::new(out)
