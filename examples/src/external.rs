@@ -66,8 +66,9 @@ impl Operator for RunExternalJob {
         let job = submit(&addr)?;
         let id = job["id"].as_str().unwrap_or_default().to_owned();
         let url = format!("http://{addr}/jobs/{id}");
-        ctx.log()
-            .info(&format!("submitted job {id} at {url}; deferring until it is done"));
+        ctx.log().info(&format!(
+            "submitted job {id} at {url}; deferring until it is done"
+        ));
         let poll = HttpPoll::new(&url, ResponseCondition::json("/status", [json!("done")]))
             .failed_when(ResponseCondition::json("/status", [json!("failed")]))
             .every(Duration::from_millis(500));
@@ -107,6 +108,7 @@ fn report(ctx: &mut Context<'_>) -> TaskResult {
     let outcome: Value = ctx
         .xcom_pull("run_job")?
         .ok_or_else(|| TaskError::fail("run_job returned nothing"))?;
-    ctx.log().info(&format!("the external job produced {outcome}"));
+    ctx.log()
+        .info(&format!("the external job produced {outcome}"));
     Ok(outcome)
 }

@@ -67,11 +67,7 @@ fn process(ctx: &mut Context<'_>) -> TaskResult {
     }
     ctx.log()
         .info(&format!("{file}: {lines} lines, total {total}"));
-    Ok(serde_json::to_value(FileStats {
-        file,
-        lines,
-        total,
-    })?)
+    Ok(serde_json::to_value(FileStats { file, lines, total })?)
 }
 
 /// Adds up what every mapped instance found.
@@ -83,7 +79,7 @@ fn merge(ctx: &mut Context<'_>) -> TaskResult {
         "merged {} files: {lines} lines, total {total}",
         stats.len()
     ));
-    if ctx.conf().get("dir").is_none() {
+    if !ctx.conf().contains_key("dir") {
         let _ = std::fs::remove_dir_all(work_dir(ctx));
     }
     Ok(json!({"files": stats.len(), "lines": lines, "total": total}))
@@ -95,6 +91,10 @@ pub fn fan_out() -> Dag {
         .description("List files, process every file in parallel, merge the results")
         .tags(["example", "mapping"])
         .task(Task::new("discover", discover))
-        .task(Task::new("process", process).map_over("discover").retries(1))
+        .task(
+            Task::new("process", process)
+                .map_over("discover")
+                .retries(1),
+        )
         .task(Task::new("merge", merge).after(["process"]))
 }

@@ -89,7 +89,10 @@ fn serve(stream: TcpStream, jobs: &mut Vec<Job>, settings: &Settings) -> std::io
             jobs.push(Job {
                 started: Instant::now(),
             });
-            (201, json!({"id": jobs.len().to_string(), "status": "running"}))
+            (
+                201,
+                json!({"id": jobs.len().to_string(), "status": "running"}),
+            )
         }
         ("GET", Some(rest)) => match rest
             .trim_start_matches('/')

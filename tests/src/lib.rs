@@ -9,10 +9,12 @@ pub mod api;
 pub mod db;
 pub mod process;
 pub mod stack;
+pub mod standalone;
 
 pub use api::TestApi;
 pub use db::{Backend, TestDatabase};
 pub use stack::Stack;
+pub use standalone::Standalone;
 
 /// Defines `mod $name { sqlite(), postgres() }`, running `$body` with `$x` bound to
 /// `$start(backend).await` on each backend (PostgreSQL skips when not configured).

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Executor};
 
-use super::{DbError, DbResult, from_micros, to_micros};
+use super::{DbError, DbResult, NullableF64, from_micros, to_micros};
 
 /// A DAG as registered with the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,12 +112,12 @@ pub async fn upsert_dag(
         .bind(t.task_group_id.as_deref())
         .bind(t.operator.as_deref())
         .bind(i64::from(t.retries))
-        .bind(t.execution_timeout)
+        .bind(NullableF64(t.execution_timeout))
         .bind(to_json("dag_task", &t.upstream)?)
         .bind(t.trigger_rule.as_str())
         .bind(t.retry_delay)
         .bind(i64::from(t.retry_exponential_backoff))
-        .bind(t.max_retry_delay)
+        .bind(NullableF64(t.max_retry_delay))
         .bind(t.map_over.as_deref())
         .bind(&t.queue)
         .bind(t.priority_weight)

@@ -38,7 +38,7 @@ pub use dags::*;
 pub use executors::*;
 pub use rows::*;
 pub use scheduling::*;
-pub use sql::Sql;
+pub use sql::{NullableF64, Sql};
 pub use task_instance_queries::*;
 pub use task_instances::*;
 pub use triggers::*;

@@ -80,3 +80,28 @@ impl Sql {
         (sqlx::AssertSqlSafe(self.text), self.args)
     }
 }
+
+/// A nullable double to bind. sqlx 0.9.0's `Any` driver binds a NULL `f64` as a PostgreSQL
+/// `real` (its `Real` and `Double` kinds are swapped for NULLs), so a prepared statement first
+/// run with NULL refuses every later value; this binds NULL as `double precision`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NullableF64(pub Option<f64>);
+
+impl Type<Any> for NullableF64 {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as Type<Any>>::type_info()
+    }
+}
+
+impl Encode<'_, Any> for NullableF64 {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(v) => <f64 as Encode<Any>>::encode_by_ref(&v, buf),
+            // A NULL `f32` is what the driver turns into a NULL `double precision`.
+            None => <Option<f32> as Encode<Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}

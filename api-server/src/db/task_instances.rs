@@ -11,7 +11,7 @@ use sqlx::{Any, AnyConnection, Executor};
 use uuid::Uuid;
 
 use super::{
-    Db, DbResult, TI_COLUMNS, TaskInstance, TaskInstanceRow, WriteTx, get_dag_run,
+    Db, DbResult, NullableF64, TI_COLUMNS, TaskInstance, TaskInstanceRow, WriteTx, get_dag_run,
     record_outlet_events, to_micros,
 };
 use crate::store_error::{StoreError, StoreResult};
@@ -279,9 +279,9 @@ pub async fn update_task_instance_state(
             )
             .bind(&id_s)
             .bind(to_micros(p.end_date))
-            .bind(duration_secs(ti.start_date, p.end_date))
+            .bind(NullableF64(duration_secs(ti.start_date, p.end_date)))
             .bind(p.rendered_map_index.as_deref())
-            .bind(p.retry_delay_seconds)
+            .bind(NullableF64(p.retry_delay_seconds))
             .bind(reason)
             .bind(at)
             .execute(tx.conn())
@@ -298,7 +298,7 @@ pub async fn update_task_instance_state(
             .bind(ti.start_date.map(to_micros))
             .bind(to_micros(p.end_date))
             .bind(to_micros(p.reschedule_date))
-            .bind(duration_secs(ti.start_date, p.end_date))
+            .bind(NullableF64(duration_secs(ti.start_date, p.end_date)))
             .execute(tx.conn())
             .await?;
             sqlx::query(
@@ -307,7 +307,7 @@ pub async fn update_task_instance_state(
             )
             .bind(&id_s)
             .bind(to_micros(p.end_date))
-            .bind(duration_secs(ti.start_date, p.end_date))
+            .bind(NullableF64(duration_secs(ti.start_date, p.end_date)))
             .bind(at)
             .execute(tx.conn())
             .await?;
@@ -354,7 +354,7 @@ async fn finish(
     .bind(id)
     .bind(state)
     .bind(to_micros(end_date))
-    .bind(duration_secs(ti.start_date, end_date))
+    .bind(NullableF64(duration_secs(ti.start_date, end_date)))
     .bind(rendered_map_index)
     .bind(at)
     .execute(tx.conn())

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Db, DbError, Sql, WriteTx, from_micros, to_micros};
+use super::{Db, DbError, NullableF64, Sql, WriteTx, from_micros, to_micros};
 use crate::store_error::{StoreError, StoreResult};
 
 /// A trigger handed to a triggerer.
@@ -285,7 +285,7 @@ pub async fn submit_trigger_outcome(
                 .bind(id)
                 .bind(state.as_str())
                 .bind(at)
-                .bind(duration)
+                .bind(NullableF64(duration))
                 .execute(tx.conn())
                 .await?;
                 if retry {

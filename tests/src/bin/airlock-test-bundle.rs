@@ -5,7 +5,9 @@ use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::time::Duration;
 
-use airlock_sdk::{Bundle, Context, Dag, Deferral, Operator, Task, TaskError, TaskResult, Trigger};
+use airlock_sdk::{
+    Bundle, Context, Dag, Deferral, Operator, Task, TaskError, TaskResult, Trigger, TriggerRule,
+};
 use serde_json::{Map, Value, json};
 
 fn ok(_: &mut Context<'_>) -> TaskResult {
@@ -252,6 +254,119 @@ impl Operator for DeferFromConf {
     }
 }
 
+/// The upstream sets of the trigger-rule matrix (`rules` DAG): name → upstream tasks.
+const RULE_SETS: &[(&str, [&str; 2])] = &[
+    ("ok_ok", ["ok_a", "ok_b"]),
+    ("ok_bad", ["ok_a", "bad_a"]),
+    ("ok_skip", ["ok_a", "skip_a"]),
+    ("bad_bad", ["bad_a", "bad_b"]),
+    ("skip_skip", ["skip_a", "skip_b"]),
+];
+
+/// One task per (trigger rule, upstream set), named `<rule>__<set>`, over sources that
+/// succeed, fail and skip.
+fn rules() -> Dag {
+    let mut dag = Dag::new("rules")
+        .task(Task::new("ok_a", ok))
+        .task(Task::new("ok_b", ok))
+        .task(Task::new("bad_a", fail_no_retry))
+        .task(Task::new("bad_b", fail_no_retry))
+        .task(Task::new("skip_a", skip))
+        .task(Task::new("skip_b", skip));
+    for rule in TriggerRule::ALL {
+        for (set, ups) in RULE_SETS {
+            dag = dag.task(
+                Task::new(format!("{}__{set}", rule.as_str()), ok)
+                    .after(*ups)
+                    .trigger_rule(*rule),
+            );
+        }
+    }
+    // Failure and skips travel down chains.
+    dag.task(Task::new("after_upstream_failed", ok).after(["all_success__ok_bad"]))
+        .task(Task::new("after_skipped", ok).after(["all_success__ok_skip"]))
+}
+
+fn fail_no_retry(_: &mut Context<'_>) -> TaskResult {
+    Err(TaskError::fail_no_retry("fails on purpose"))
+}
+
+/// `n` noop tasks in chains: task `i` waits for task `i - 50`.
+fn wide(n: usize) -> Dag {
+    let mut dag = Dag::new("wide").description("Many noop tasks");
+    for i in 0..n {
+        let mut t = Task::new(format!("n{i:04}"), ok);
+        if i >= 50 {
+            t = t.after([format!("n{:04}", i - 50)]);
+        }
+        dag = dag.task(t);
+    }
+    dag
+}
+
+/// Leaves a marker file that must not exist yet (a second run of the same task instance fails
+/// loudly), after sleeping `conf.sleep_ms`.
+fn once(ctx: &mut Context<'_>) -> TaskResult {
+    let conf = ctx.conf();
+    let dir = conf
+        .get("marker_dir")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TaskError::fail_no_retry("conf.marker_dir is required"))?
+        .to_owned();
+    let ms = conf.get("sleep_ms").and_then(Value::as_u64).unwrap_or(200);
+    let ti = ctx.ti();
+    let marker = std::path::Path::new(&dir).join(format!("{}.{}", ti.run_id, ti.task_id));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+        .map_err(|e| TaskError::fail_no_retry(format!("{}: {e}", marker.display())))?;
+    std::thread::sleep(Duration::from_millis(ms));
+    Ok(json!({"marker": marker.display().to_string()}))
+}
+
+/// Three layers of eight `once` tasks.
+fn layered_once() -> Dag {
+    let mut dag = Dag::new("once");
+    for layer in 0..3 {
+        for i in 0..8 {
+            let mut t = Task::new(format!("l{layer}_{i}"), once);
+            if layer > 0 {
+                t = t.after((0..8).map(|j| format!("l{}_{j}", layer - 1)));
+            }
+            dag = dag.task(t);
+        }
+    }
+    dag
+}
+
+fn empty_list(_: &mut Context<'_>) -> TaskResult {
+    Ok(json!([]))
+}
+
+fn not_a_list(_: &mut Context<'_>) -> TaskResult {
+    Ok(json!(5))
+}
+
+fn echo_item(ctx: &mut Context<'_>) -> TaskResult {
+    let item: Value = ctx.mapped_item()?;
+    Ok(item)
+}
+
+/// Mapping edge cases: over an empty list (skipped), over something not a list (failed).
+fn map_edges() -> Dag {
+    Dag::new("map_edges")
+        .task(Task::new("empty", empty_list))
+        .task(Task::new("per_empty", echo_item).map_over("empty"))
+        .task(
+            Task::new("after_empty", ok)
+                .after(["per_empty"])
+                .trigger_rule(TriggerRule::NoneFailed),
+        )
+        .task(Task::new("scalar", not_a_list))
+        .task(Task::new("per_scalar", echo_item).map_over("scalar"))
+}
+
 fn main() -> std::process::ExitCode {
     type TaskFn = fn(&mut Context<'_>) -> TaskResult;
     let tasks: Vec<(&str, TaskFn)> = vec![
@@ -277,5 +392,11 @@ fn main() -> std::process::ExitCode {
     for (id, f) in tasks {
         dag = dag.task(Task::new(id, f));
     }
-    Bundle::new("airlock-test-bundle").dag(dag).main()
+    Bundle::new("airlock-test-bundle")
+        .dag(dag)
+        .dag(rules())
+        .dag(wide(500))
+        .dag(layered_once())
+        .dag(map_edges())
+        .main()
 }

@@ -9,6 +9,7 @@ mod assets;
 mod auth;
 mod bad_input;
 mod concurrency;
+mod control;
 mod dag_runs;
 mod openapi;
 mod task_instance_queries;

@@ -1,5 +1,6 @@
 //! End-to-end suites over real processes.
 
 mod api_server_process;
+mod standalone;
 mod supervisor;
 mod triggerer;

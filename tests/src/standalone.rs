@@ -1,0 +1,256 @@
+//! `airlock standalone` (and `airlock scheduler`) as real processes, and the `airlock` CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use airlock_api_server::db::Db;
+use airlock_protocol::api::RunDetails;
+use serde_json::Value;
+
+use crate::db::{Backend, TestDatabase};
+use crate::process::{bin_path, wait_for};
+
+/// Environment that makes tries fast to watch: quick heartbeats, a short zombie timeout.
+pub const FAST_ENV: &[(&str, &str)] = &[
+    ("AIRLOCK_HEARTBEAT_INTERVAL", "0.5"),
+    ("AIRLOCK_TASK_HEARTBEAT_TIMEOUT", "5"),
+    ("AIRLOCK_KILL_GRACE", "1"),
+    ("AIRLOCK_STOP_GRACE", "10"),
+    ("AIRLOCK_LOG", "info"),
+    ("NO_COLOR", "1"),
+];
+
+/// What an `airlock` command printed.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit code (None: killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Makes `<root>/bundles` with the test and example bundles.
+pub fn bundles_dir(root: &Path) -> PathBuf {
+    let bundles = root.join("bundles");
+    std::fs::create_dir_all(&bundles).expect("bundles dir");
+    for name in ["airlock-test-bundle", "example-bundle"] {
+        let link = bundles.join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(bin_path(name), link).expect("link bundle");
+        }
+    }
+    bundles
+}
+
+/// Runs `airlock <args>` with `home` as its data directory.
+pub fn airlock_cli(home: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let out = Command::new(bin_path("airlock"))
+        .args(args)
+        .env("AIRLOCK_HOME", home)
+        .env_remove("AIRLOCK_API_URL")
+        .env_remove("AIRLOCK_ADMIN_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock");
+    CliOutput {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// An `airlock standalone` process over a throwaway database.
+pub struct Standalone {
+    /// The process.
+    pub child: Child,
+    /// Its data directory.
+    pub home: PathBuf,
+    /// Its console output.
+    pub log: PathBuf,
+    /// A handle on the same database, for checking.
+    pub db: Db,
+    /// The database (dropped last).
+    pub database: TestDatabase,
+}
+
+impl Standalone {
+    /// Starts `airlock standalone` on `backend` (parallelism 4); `None` if that backend is not
+    /// available here.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Starts it with extra environment.
+    pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        let root = database.dir.path().to_owned();
+        let home = root.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let bundles = bundles_dir(&root);
+        let log = root.join("standalone.log");
+        let child = Command::new(bin_path("airlock"))
+            .args(["standalone", "--bind", "127.0.0.1:0"])
+            .env("AIRLOCK_HOME", &home)
+            .env("AIRLOCK_DATABASE_URL", database.url())
+            .env("AIRLOCK_BUNDLES_DIR", &bundles)
+            .env("AIRLOCK_PARALLELISM", "4")
+            .envs(FAST_ENV.iter().copied())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::create(root.join("standalone.err")).expect("log"))
+            .spawn()
+            .expect("spawn airlock standalone");
+        let db = Db::connect(database.url(), 4).await.expect("connect");
+        let this = Self {
+            child,
+            home,
+            log,
+            db,
+            database,
+        };
+        let url_file = this.home.join("standalone.url");
+        wait_for(
+            Duration::from_secs(60),
+            "airlock standalone to start",
+            || url_file.exists().then_some(()),
+        );
+        // Registered DAGs mean the scheduler is up too.
+        let home = this.home.clone();
+        wait_for(
+            Duration::from_secs(60),
+            "the bundles' DAGs to be registered",
+            || {
+                let out = airlock_cli(&home, &["dags", "list"], &[]);
+                (out.code == Some(0) && out.stdout.contains("rules") && out.stdout.contains("etl"))
+                    .then_some(())
+            },
+        );
+        Some(this)
+    }
+
+    /// Runs `airlock <args>` against it.
+    pub fn cli(&self, args: &[&str]) -> CliOutput {
+        airlock_cli(&self.home, args, &[])
+    }
+
+    /// Triggers `dag_id` with `conf` and waits for the run to end (`--wait`); returns the CLI
+    /// output and the run's details.
+    pub fn run_dag(&self, dag_id: &str, conf: Value) -> (CliOutput, RunDetails) {
+        let conf = conf.to_string();
+        let out = self.cli(&["dags", "trigger", dag_id, "--conf", &conf, "--wait"]);
+        let run_id = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("Triggered {dag_id}: run ")))
+            .unwrap_or_else(|| panic!("no run id in {out:?}"))
+            .trim()
+            .to_owned();
+        (out, self.details(dag_id, &run_id))
+    }
+
+    /// `airlock runs show --json`.
+    pub fn details(&self, dag_id: &str, run_id: &str) -> RunDetails {
+        let out = self.cli(&["runs", "show", dag_id, run_id, "--json"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        serde_json::from_str(&out.stdout).expect("run details")
+    }
+
+    /// The return value (XCom) of a task instance.
+    pub async fn return_value(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        map_index: i64,
+    ) -> Option<Value> {
+        let text: Option<String> = sqlx::query_scalar(
+            "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
+             AND map_index = $4 AND key = 'return_value'",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .bind(task_id)
+        .bind(map_index)
+        .fetch_optional(self.db.pool())
+        .await
+        .expect("query xcom");
+        text.map(|t| serde_json::from_str(&t).expect("xcom json"))
+    }
+
+    /// Stops it with SIGINT, as Ctrl-C would, and returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let child = &mut self.child;
+        wait_for(
+            Duration::from_secs(60),
+            "airlock standalone to stop",
+            || child.try_wait().expect("try_wait"),
+        )
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An `airlock scheduler` process against a [`crate::Stack`]'s server.
+pub struct SchedulerProcess {
+    /// The process.
+    pub child: Child,
+}
+
+impl SchedulerProcess {
+    /// Starts `airlock scheduler` against `api_url` with `token` (admin scope).
+    pub fn start(
+        api_url: &str,
+        token: &str,
+        home: &Path,
+        bundles: &Path,
+        logs: &Path,
+        log_file: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let child = Command::new(bin_path("airlock"))
+            .arg("scheduler")
+            .env("AIRLOCK_HOME", home)
+            .env("AIRLOCK_API_URL", api_url)
+            .env("AIRLOCK_ADMIN_TOKEN", token)
+            .env("AIRLOCK_BUNDLES_DIR", bundles)
+            .env("AIRLOCK_LOG_DIR", logs)
+            .envs(FAST_ENV.iter().copied())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log_file)
+                    .expect("log"),
+            )
+            .spawn()
+            .expect("spawn airlock scheduler");
+        Self { child }
+    }
+
+    /// Kills it with SIGKILL, as a crash would.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SchedulerProcess {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}

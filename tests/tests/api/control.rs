@@ -1,0 +1,440 @@
+//! The control API: bundle registration, runs, the executor tick and events, logs.
+
+use airlock_api_server::auth::Scope;
+
+use crate::common::*;
+
+fn admin(api: &TestApi, method: Method, path: &str) -> reqwest::RequestBuilder {
+    let token = api.tokens().issue("tester", Scope::Admin, None);
+    api.req(method, path, None).bearer_auth(token)
+}
+
+fn task(id: &str, up: &[&str]) -> Value {
+    json!({"task_id": id, "upstream": up, "retry_delay": 0})
+}
+
+async fn register(api: &TestApi, bundle: &str, dags: Value) -> reqwest::Response {
+    admin(
+        api,
+        Method::PUT,
+        &format!("/airlock/control/bundles/{bundle}"),
+    )
+    .json(&json!({"bundle": bundle, "dags": dags}))
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn trigger(api: &TestApi, dag: &str, run: &str) -> reqwest::Response {
+    admin(
+        api,
+        Method::POST,
+        &format!("/airlock/control/dags/{dag}/runs"),
+    )
+    .json(&json!({"run_id": run}))
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn tick(api: &TestApi, executor: &str, slots: u32, holding: &[Uuid]) -> Vec<Value> {
+    let r = admin(
+        api,
+        Method::POST,
+        &format!("/airlock/control/executors/{executor}/tick"),
+    )
+    .json(&json!({"slots": slots, "wait_ms": 0, "holding": holding}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["workloads"].as_array().unwrap().clone()
+}
+
+fn ids(work: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = work
+        .iter()
+        .map(|w| w["task_id"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn ti_of(w: &Value) -> Uuid {
+    w["ti_id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Runs a handed-out task instance to `state` with its workload token, as a supervisor would.
+async fn run_to(api: &TestApi, w: &Value, state: &str) {
+    let ti = ti_of(w);
+    let r = api
+        .req(Method::PATCH, &format!("/task-instances/{ti}/run"), None)
+        .bearer_auth(w["token"].as_str().unwrap())
+        .json(&run_body(7))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    let (status, text) = set_state(
+        api,
+        ti,
+        json!({"state": state, "end_date": "2026-11-23T10:00:01Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+}
+
+async fn state_of(api: &TestApi, dag: &str, task: &str) -> (Option<String>, i64) {
+    sqlx::query_as("SELECT state, try_number FROM task_instance WHERE dag_id = $1 AND task_id = $2")
+        .bind(dag)
+        .bind(task)
+        .fetch_one(api.state.db.pool())
+        .await
+        .unwrap()
+}
+
+both_backends!(control_routes_take_admin_tokens_only, |api| {
+    let me = seed(&api, &[("t", 0)]).await[0];
+    let r = api
+        .req(Method::GET, "/airlock/control/dags", Some(me))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, None).await;
+    let r = api
+        .req(Method::GET, "/airlock/control/dags", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let trig = api.tokens().issue("trig", Scope::Triggerer, None);
+    let r = api
+        .req(Method::GET, "/airlock/control/dags", None)
+        .bearer_auth(trig)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = admin(&api, Method::GET, "/airlock/control/dags")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+});
+
+both_backends!(bundles_are_validated_and_registered, |api| {
+    // Mixed null and set timeouts in one statement (a sqlx Any-driver pitfall on PostgreSQL).
+    let dags = json!([{"dag_id": "d1", "tasks": [
+        {"task_id": "a", "execution_timeout": null},
+        {"task_id": "b", "execution_timeout": 60.0, "upstream": ["a"], "max_retry_delay": 5.0},
+        {"task_id": "c", "upstream": ["b"]}]},
+        {"dag_id": "d2", "description": "two", "tasks": [{"task_id": "x", "execution_timeout": 1.5}]}]);
+    let r = register(&api, "bun", dags).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["dags"],
+        json!(["d1", "d2"])
+    );
+    let list: Value = admin(&api, Method::GET, "/airlock/control/dags")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["dags"][0]["dag_id"], "d1");
+    assert_eq!(list["dags"][0]["task_count"], 3);
+    assert_eq!(list["dags"][1]["description"], "two");
+
+    let cycle = json!([{"dag_id": "bad", "tasks": [task("a", &["b"]), task("b", &["a"])]}]);
+    let body = expect_error(
+        register(&api, "bun", cycle).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("invalid_dag"),
+    )
+    .await;
+    assert!(
+        body["detail"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cycle")
+    );
+    let stolen = json!([{"dag_id": "d1", "tasks": []}]);
+    expect_error(
+        register(&api, "other", stolen).await,
+        StatusCode::CONFLICT,
+        Some("dag_in_other_bundle"),
+    )
+    .await;
+    let r = admin(&api, Method::PUT, "/airlock/control/bundles/x")
+        .json(&json!({"bundle": "y", "dags": []}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, Some("bundle_mismatch")).await;
+    expect_error(
+        trigger(&api, "nope", "r").await,
+        StatusCode::NOT_FOUND,
+        Some("not_found"),
+    )
+    .await;
+    expect_error(
+        trigger(&api, "d1", "a/b").await,
+        StatusCode::BAD_REQUEST,
+        Some("invalid_run_id"),
+    )
+    .await;
+});
+
+both_backends!(
+    ticks_schedule_hand_out_and_hand_out_again_what_was_lost,
+    |api| {
+        register(
+            &api,
+            "b",
+            json!([{"dag_id": "d", "tasks": [task("a", &[]), task("b", &["a"])]}]),
+        )
+        .await;
+        assert_eq!(trigger(&api, "d", "r1").await.status(), StatusCode::CREATED);
+        let work = tick(&api, "e1", 10, &[]).await;
+        assert_eq!(ids(&work), ["a"]);
+        assert_eq!(work[0]["try_number"], 1);
+        // The executor never saw that answer: the next tick hands `a` out again.
+        let again = tick(&api, "e1", 10, &[]).await;
+        assert_eq!(again[0]["ti_id"], work[0]["ti_id"]);
+        // Held: nothing more to do until `a` finishes.
+        assert!(tick(&api, "e1", 10, &[ti_of(&work[0])]).await.is_empty());
+        run_to(&api, &work[0], "success").await;
+        let next = tick(&api, "e1", 10, &[]).await;
+        assert_eq!(ids(&next), ["b"]);
+        run_to(&api, &next[0], "success").await;
+        assert!(tick(&api, "e1", 10, &[]).await.is_empty());
+        let run: Value = admin(&api, Method::GET, "/airlock/control/dags/d/runs/r1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(run["state"], "success");
+        assert_eq!(run["task_instances"].as_array().unwrap().len(), 2);
+    }
+);
+
+both_backends!(executor_events_fail_tries_that_never_started, |api| {
+    let t = json!({"task_id": "a", "retries": 1, "retry_delay": 0});
+    register(&api, "b", json!([{"dag_id": "d", "tasks": [t]}])).await;
+    trigger(&api, "d", "r1").await;
+    let event = |w: &Value| {
+        let body = json!({"ti_id": w["ti_id"], "try_number": w["try_number"], "exit_code": 4, "detail": "no bundle"});
+        admin(&api, Method::POST, "/airlock/control/executors/e1/events")
+            .json(&body)
+            .send()
+    };
+    let w = tick(&api, "e1", 1, &[]).await.remove(0);
+    let r: Value = event(&w).await.unwrap().json().await.unwrap();
+    assert_eq!(r["action"], "up_for_retry");
+    let w2 = tick(&api, "e1", 1, &[]).await.remove(0);
+    assert_eq!(
+        w2["try_number"], 2,
+        "the retry is the next try, under a new id"
+    );
+    assert_ne!(w2["ti_id"], w["ti_id"]);
+    // A stale event (the old try) changes nothing.
+    let r: Value = event(&w).await.unwrap().json().await.unwrap();
+    assert_eq!(r["action"], "ignored");
+    let r: Value = event(&w2).await.unwrap().json().await.unwrap();
+    assert_eq!(r["action"], "failed");
+    let (state, _) = state_of(&api, "d", "a").await;
+    assert_eq!(state.as_deref(), Some("failed"));
+    let reason: String =
+        sqlx::query_scalar("SELECT retry_reason FROM task_instance WHERE dag_id = 'd'")
+            .fetch_one(api.state.db.pool())
+            .await
+            .unwrap();
+    assert!(reason.contains("no bundle"), "{reason}");
+});
+
+both_backends!(
+    max_active_tasks_and_pausing_limit_what_is_handed_out,
+    |api| {
+        let tasks: Vec<Value> = (0..5).map(|i| task(&format!("t{i}"), &[])).collect();
+        register(
+            &api,
+            "b",
+            json!([{"dag_id": "d", "max_active_tasks": 2, "tasks": tasks}]),
+        )
+        .await;
+        trigger(&api, "d", "r1").await;
+        let first = tick(&api, "e1", 10, &[]).await;
+        assert_eq!(first.len(), 2);
+        let mut held: Vec<Uuid> = first.iter().map(ti_of).collect();
+        assert!(tick(&api, "e1", 10, &held).await.is_empty());
+        run_to(&api, &first[0], "success").await;
+        let third = tick(&api, "e1", 10, &held).await;
+        assert_eq!(third.len(), 1);
+        held.push(ti_of(&third[0]));
+        let r = admin(&api, Method::PATCH, "/airlock/control/dags/d")
+            .json(&json!({"is_paused": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        run_to(&api, &first[1], "success").await;
+        assert!(
+            tick(&api, "e1", 10, &held).await.is_empty(),
+            "a paused DAG gets nothing"
+        );
+        expect_error(
+            trigger(&api, "d", "r2").await,
+            StatusCode::BAD_REQUEST,
+            Some("dag_paused"),
+        )
+        .await;
+    }
+);
+
+both_backends!(
+    mapping_over_a_value_that_is_not_a_list_fails_the_mapped_task,
+    |api| {
+        let m = json!({"task_id": "m", "upstream": ["src"], "map_over": "src"});
+        register(
+            &api,
+            "b",
+            json!([{"dag_id": "d", "tasks": [task("src", &[]), m]}]),
+        )
+        .await;
+        trigger(&api, "d", "r1").await;
+        let w = tick(&api, "e1", 5, &[]).await.remove(0);
+        let ti = ti_of(&w);
+        let r = api
+            .req(Method::PATCH, &format!("/task-instances/{ti}/run"), None)
+            .bearer_auth(w["token"].as_str().unwrap())
+            .json(&run_body(7))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = api
+            .req(Method::POST, "/xcoms/d/r1/src/return_value", Some(ti))
+            .json(&json!(5))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{:?}", r.text().await);
+        set_state(
+            &api,
+            ti,
+            json!({"state": "success", "end_date": "2026-11-23T10:00:01Z"}),
+        )
+        .await;
+        assert!(tick(&api, "e1", 5, &[]).await.is_empty());
+        let (state, _) = state_of(&api, "d", "m").await;
+        assert_eq!(state.as_deref(), Some("failed"));
+    }
+);
+
+both_backends!(task_logs_are_read_in_pieces, |api| {
+    register(
+        &api,
+        "b",
+        json!([{"dag_id": "d", "tasks": [task("a", &[])]}]),
+    )
+    .await;
+    trigger(&api, "d", "r1").await;
+    let path =
+        airlock_protocol::logs::log_path(&api.state.scheduling.log_dir, "d", "r1", "a", -1, 1);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        "{\"event\":\"one\"}\n{\"event\":\"two\"}\n{\"event\":\"par",
+    )
+    .unwrap();
+    let get = |q: &'static str| {
+        admin(
+            &api,
+            Method::GET,
+            &format!("/airlock/control/dags/d/runs/r1/tasks/a/logs{q}"),
+        )
+        .send()
+    };
+    let c: Value = get("").await.unwrap().json().await.unwrap();
+    assert_eq!(c["content"], "{\"event\":\"one\"}\n{\"event\":\"two\"}\n");
+    assert_eq!(
+        (c["try_number"].clone(), c["finished"].clone()),
+        (json!(1), json!(false))
+    );
+    let c: Value = get("?offset=32").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (c["content"].clone(), c["next_offset"].clone()),
+        (json!(""), json!(32))
+    );
+    expect_error(
+        get("?try_number=3").await.unwrap(),
+        StatusCode::NOT_FOUND,
+        Some("not_found"),
+    )
+    .await;
+    let r = admin(
+        &api,
+        Method::GET,
+        "/airlock/control/dags/d/runs/r1/tasks/zz/logs",
+    )
+    .send()
+    .await
+    .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, Some("not_found")).await;
+});
+
+both_backends!(
+    a_deferral_past_its_timeout_fails_without_a_triggerer,
+    |api| {
+        register(
+            &api,
+            "b",
+            json!([{"dag_id": "d", "tasks": [task("a", &[])]}]),
+        )
+        .await;
+        trigger(&api, "d", "r1").await;
+        let w = tick(&api, "e1", 1, &[]).await.remove(0);
+        let ti = ti_of(&w);
+        let r = api
+            .req(Method::PATCH, &format!("/task-instances/{ti}/run"), None)
+            .bearer_auth(w["token"].as_str().unwrap())
+            .json(&run_body(7))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let (status, body) = set_state(
+            &api,
+            ti,
+            json!({"state": "deferred", "classpath": "airflow.triggers.testing.SuccessTrigger",
+               "trigger_kwargs": {}, "trigger_timeout": "PT0.05S", "next_method": "done"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        // No triggerer runs; the scheduler's pass notices the deadline.
+        let back = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let work = tick(&api, "e1", 1, &[]).await;
+                if !work.is_empty() {
+                    return work;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the task comes back");
+        assert_eq!(back[0]["ti_id"], w["ti_id"]);
+        let (method, kwargs): (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT next_method, next_kwargs FROM task_instance WHERE id = $1")
+                .bind(ti.to_string())
+                .fetch_one(api.state.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(method.as_deref(), Some("__fail__"));
+        assert!(kwargs.unwrap().contains("Trigger timeout"));
+    }
+);
