@@ -48,6 +48,10 @@ pub fn format_line(line: &str) -> String {
     let logger = take("logger");
     let event = take("event");
     let mut out = format!("{ts} {level:<7} {logger}: {event}");
+    // Who the line is about is already known to whoever asked for this log.
+    for k in ["dag_id", "run_id", "task_id", "map_index", "ti_id", "try_number"] {
+        m.remove(k);
+    }
     for (k, v) in m {
         let v = match v {
             Value::String(s) => s,
@@ -103,7 +107,7 @@ mod tests {
 
     #[test]
     fn formats_json_lines() {
-        let line = r#"{"timestamp":"2026-01-01T00:00:00Z","level":"info","logger":"task","event":"hi","rows":3}"#;
+        let line = r#"{"timestamp":"2026-01-01T00:00:00Z","level":"info","logger":"task","event":"hi","rows":3,"dag_id":"d"}"#;
         assert_eq!(
             format_line(line),
             "2026-01-01T00:00:00Z INFO    task: hi rows=3"
