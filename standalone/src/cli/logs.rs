@@ -49,7 +49,14 @@ pub fn format_line(line: &str) -> String {
     let event = take("event");
     let mut out = format!("{ts} {level:<7} {logger}: {event}");
     // Who the line is about is already known to whoever asked for this log.
-    for k in ["dag_id", "run_id", "task_id", "map_index", "ti_id", "try_number"] {
+    for k in [
+        "dag_id",
+        "run_id",
+        "task_id",
+        "map_index",
+        "ti_id",
+        "try_number",
+    ] {
         m.remove(k);
     }
     for (k, v) in m {
