@@ -1,11 +1,15 @@
 # The two commands a newcomer needs (see README.md).
-.PHONY: demo test openapi
+.PHONY: demo test bench openapi
 
 demo:
 	scripts/demo.sh
 
 test:
 	scripts/test.sh
+
+# Every performance figure, side by side with Airflow's task SDK; writes BENCHMARKS.md.
+bench:
+	scripts/bench.sh
 
 # Regenerate the committed OpenAPI document after changing a route or a body.
 openapi:

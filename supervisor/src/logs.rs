@@ -103,11 +103,15 @@ impl TaskLog {
 
     /// Writes a note from the supervisor.
     pub fn note(&self, level: &str, event: impl Into<String>) {
-        let mut m = Map::new();
-        m.insert("level".into(), json!(level));
-        m.insert("logger".into(), json!("airlock.supervisor"));
-        m.insert("event".into(), json!(event.into()));
-        self.write(m);
+        self.note_with(level, event, Map::new());
+    }
+
+    /// Writes one of the supervisor's own lines, with extra fields.
+    pub fn note_with(&self, level: &str, event: impl Into<String>, mut fields: Map<String, Value>) {
+        fields.insert("level".into(), json!(level));
+        fields.insert("logger".into(), json!("airlock.supervisor"));
+        fields.insert("event".into(), json!(event.into()));
+        self.write(fields);
     }
 
     fn line(&self, source: Source, raw: &[u8]) {

@@ -376,13 +376,24 @@ pub async fn run(
             }
         },
     };
-    log.note(
+    // The runner is the only child this process waited for: its peak memory, for the record.
+    let mut usage = serde_json::Map::new();
+    if let Ok(u) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
+        usage.insert("runner_max_rss_kib".into(), serde_json::json!(u.max_rss()));
+        let cpu = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        usage.insert(
+            "runner_cpu_secs".into(),
+            serde_json::json!(cpu(u.user_time()) + cpu(u.system_time())),
+        );
+    }
+    log.note_with(
         if matches!(outcome, Outcome::Done(_) | Outcome::Parked(_)) {
             "info"
         } else {
             "error"
         },
         format!("task finished: {outcome:?} ({})", decision.reason),
+        usage,
     );
     // Output still open after the runner exited belongs to processes the task left behind:
     // stop capturing it after the cleanup timeout rather than wait for them.

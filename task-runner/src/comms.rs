@@ -29,6 +29,14 @@ pub enum CommsError {
     NotSupervised,
 }
 
+static REQUEST_SOCKET_FD: std::sync::OnceLock<std::os::fd::RawFd> = std::sync::OnceLock::new();
+
+/// The descriptor the request socket was moved to from fd 0, once [`SupervisorComms::from_stdin`]
+/// has run (diagnostics and protocol tests that must bypass the client).
+pub fn request_socket_fd() -> Option<std::os::fd::RawFd> {
+    REQUEST_SOCKET_FD.get().copied()
+}
+
 /// The runner's end of the request socket.
 pub struct SupervisorComms {
     stream: UnixStream,
@@ -53,6 +61,7 @@ impl SupervisorComms {
         // the task ends.
         let stream = inherited.try_clone()?;
         drop(inherited);
+        let _ = REQUEST_SOCKET_FD.set(std::os::fd::AsRawFd::as_raw_fd(&stream));
         if let Ok(null) = std::fs::File::open("/dev/null") {
             // The lowest free descriptor, 0, now reads /dev/null for the life of the process.
             let _ = std::os::fd::IntoRawFd::into_raw_fd(null);

@@ -7,5 +7,5 @@
 mod comms;
 mod logger;
 
-pub use comms::{CommsError, SupervisorComms};
+pub use comms::{CommsError, SupervisorComms, request_socket_fd};
 pub use logger::{Level, TaskLogger};

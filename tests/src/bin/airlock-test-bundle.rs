@@ -90,12 +90,18 @@ fn ignore_sigterm(ctx: &mut Context<'_>) -> TaskResult {
     Ok(Value::Null)
 }
 
+/// The request socket, bypassing the SDK (ManuallyDrop leaves it open for the SDK).
+fn raw_socket() -> std::mem::ManuallyDrop<std::fs::File> {
+    let fd = airlock_task_runner::request_socket_fd().expect("the request socket");
+    // SAFETY: `fd` is the request socket, open for the life of the process.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
 /// Writes raw bytes to the request socket, bypassing the SDK.
 fn raw_write(bytes: &[u8]) {
-    // SAFETY: fd 0 is the request socket; ManuallyDrop leaves it open for the SDK.
-    let mut fd0 = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
-    let _ = fd0.write_all(bytes);
-    let _ = fd0.flush();
+    let mut sock = raw_socket();
+    let _ = sock.write_all(bytes);
+    let _ = sock.flush();
 }
 
 fn garbage_frame(_: &mut Context<'_>) -> TaskResult {
@@ -122,7 +128,7 @@ fn undecodable_request(ctx: &mut Context<'_>) -> TaskResult {
     let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&payload);
     raw_write(&frame);
-    let mut fd0 = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let mut fd0 = raw_socket();
     let mut len = [0u8; 4];
     std::io::Read::read_exact(&mut *fd0, &mut len)?;
     let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];

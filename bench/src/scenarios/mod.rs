@@ -1,0 +1,7 @@
+//! One module per scenario; each returns a report section.
+
+pub mod api_load;
+pub mod comms;
+pub mod per_task;
+pub mod standalone;
+pub mod triggerer;
