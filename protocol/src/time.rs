@@ -23,6 +23,18 @@ pub const MSGPACK_TIMESTAMP_EXT: i8 = -1;
 /// The name rmp-serde gives the newtype struct that carries a msgpack extension.
 const MSGPACK_EXT_STRUCT: &str = "_ExtStruct";
 
+/// Parses a non-negative number of seconds (`"5"`, `"0.25"`), as command-line flags take them.
+pub fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{s:?} is not a non-negative number of seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
 /// Formats a datetime the way the API writes it: RFC 3339, UTC, `Z`, microseconds when present.
 pub fn to_rfc3339(dt: &DateTime<Utc>) -> String {
     dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)

@@ -57,13 +57,7 @@ pub struct SupervisorConfig {
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!("{s:?} is not a non-negative number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(v))
+    airlock_protocol::time::parse_secs(s)
 }
 
 impl SupervisorConfig {

@@ -23,6 +23,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::TriggererConfig;
+
+/// How often a claim also asks for every trigger assigned here (to cancel those taken over or
+/// no longer awaited).
+const ASSIGNED_REFRESH: Duration = Duration::from_secs(5);
 use crate::registry::TriggerRegistry;
 use crate::trigger::{Built, TriggerContext, TriggerError, TriggerEvent};
 
@@ -217,7 +221,11 @@ impl Engine {
         for t in resp.triggers {
             self.start(t);
         }
-        let assigned: HashSet<i64> = resp.assigned.into_iter().collect();
+        let Some(assigned) = resp.assigned else {
+            self.count.store(self.held.len(), Ordering::Relaxed);
+            return;
+        };
+        let assigned: HashSet<i64> = assigned.into_iter().collect();
         let lost: Vec<i64> = self
             .held
             .keys()
@@ -372,6 +380,7 @@ pub async fn run(
         let long = client.with_timeout(wait + cfg.api_timeout).with_attempts(1);
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
+            let mut last_assigned: Option<Instant> = None;
             loop {
                 if *stop.borrow() {
                     return;
@@ -383,9 +392,13 @@ pub async fn run(
                         _ = stop.changed() => return,
                     }
                 }
+                // The full list of assignments costs as much as what is held: ask now and then.
+                let include_assigned =
+                    last_assigned.is_none_or(|at| at.elapsed() >= ASSIGNED_REFRESH);
                 let req = ClaimRequest {
                     max: free.min(batch) as i64,
                     wait_ms: wait.as_millis() as u64,
+                    include_assigned,
                 };
                 let resp = tokio::select! {
                     r = long.claim_triggers(&id, &req) => r,
@@ -394,6 +407,9 @@ pub async fn run(
                 match resp {
                     Ok(r) => {
                         backoff = Duration::from_millis(100);
+                        if include_assigned {
+                            last_assigned = Some(Instant::now());
+                        }
                         if !r.triggers.is_empty() {
                             tracing::info!(claimed = r.triggers.len(), "claimed triggers");
                         }

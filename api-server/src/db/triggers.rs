@@ -103,24 +103,39 @@ pub async fn claim_triggers(
         return Ok(Vec::new());
     }
     let mut tx = db.begin_write().await?;
-    delete_orphans(&mut tx).await?;
     let lock = match db.backend() {
         super::Backend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
         super::Backend::Sqlite => "",
     };
-    let sql = format!(
-        "SELECT t.id FROM triggers t WHERE (t.triggerer_id IS NULL OR t.triggerer_id NOT IN \
-         (SELECT r.id FROM triggerer r WHERE r.latest_heartbeat > $1 AND r.end_date IS NULL)) \
-         AND EXISTS (SELECT 1 FROM task_instance ti WHERE ti.trigger_id = t.id AND ti.state = 'deferred') \
-         ORDER BY t.created_date, t.id LIMIT $2{lock}"
+    let awaited = "EXISTS (SELECT 1 FROM task_instance ti WHERE ti.trigger_id = t.id AND ti.state = 'deferred')";
+    // Unassigned triggers first (an index walk on (triggerer_id, id)), then those of triggerers
+    // that stopped heartbeating: neither query scans what live triggerers hold.
+    let unassigned = format!(
+        "SELECT t.id FROM triggers t WHERE t.triggerer_id IS NULL AND {awaited} \
+         ORDER BY t.id LIMIT $1{lock}"
     );
-    let cutoff = to_micros(now - health_timeout);
-    let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(cutoff)
+    let mut ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(unassigned))
         .bind(limit)
         .fetch_all(tx.conn())
         .await?;
+    let room = limit - ids.len() as i64;
+    if room > 0 {
+        let orphaned = format!(
+            "SELECT t.id FROM triggers t JOIN triggerer r ON r.id = t.triggerer_id \
+             WHERE (r.latest_heartbeat <= $1 OR r.end_date IS NOT NULL) AND {awaited} \
+             ORDER BY t.id LIMIT $2{lock}"
+        );
+        ids.extend(
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(orphaned))
+                .bind(to_micros(now - health_timeout))
+                .bind(room)
+                .fetch_all(tx.conn())
+                .await?,
+        );
+    }
     if ids.is_empty() {
+        // Nothing to hand out: a good moment to drop triggers no task waits on any more.
+        delete_orphans(&mut tx).await?;
         tx.commit().await?;
         return Ok(Vec::new());
     }

@@ -109,7 +109,11 @@ pub async fn claim(
         let now = tokio::time::Instant::now();
         if !claimed.is_empty() || limit == 0 || now >= deadline || *stopping.borrow() {
             let triggers = claimed.into_iter().map(|c| body(&s, c)).collect();
-            let assigned = db::assigned_triggers(&s.db, &id).await?;
+            let assigned = if req.include_assigned {
+                Some(db::assigned_triggers(&s.db, &id).await?)
+            } else {
+                None
+            };
             return Ok(Json(ClaimResponse { triggers, assigned }));
         }
         tokio::select! {

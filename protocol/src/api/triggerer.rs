@@ -31,6 +31,15 @@ pub struct ClaimRequest {
     /// capped at 30 000).
     #[serde(default)]
     pub wait_ms: u64,
+    /// Whether to list every trigger assigned to this triggerer in the answer (default true).
+    /// The list grows with what the triggerer holds, so triggerers ask for it now and then
+    /// rather than on every claim.
+    #[serde(default = "yes")]
+    pub include_assigned: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A trigger to run.
@@ -70,9 +79,10 @@ pub struct ClaimedTriggerBody {
 pub struct ClaimResponse {
     /// Newly claimed triggers.
     pub triggers: Vec<ClaimedTriggerBody>,
-    /// Every trigger assigned to this triggerer now; a trigger it runs that is not listed was
-    /// taken over or is no longer awaited, and must be cancelled.
-    pub assigned: Vec<i64>,
+    /// Every trigger assigned to this triggerer now (when the claim asked for it); a trigger it
+    /// runs that is not listed was taken over or is no longer awaited, and must be cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned: Option<Vec<i64>>,
 }
 
 /// How a trigger ended (`POST /airlock/triggers/{id}/outcome`).

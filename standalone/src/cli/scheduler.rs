@@ -12,13 +12,7 @@ use super::connect::ControlArgs;
 const POLL_WAIT: Duration = Duration::from_secs(1);
 
 fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!("{s:?} is not a non-negative number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(v))
+    airlock_protocol::time::parse_secs(s)
 }
 
 /// The scheduler and its local executor.

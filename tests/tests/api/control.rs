@@ -65,8 +65,8 @@ fn ti_of(w: &Value) -> Uuid {
     w["ti_id"].as_str().unwrap().parse().unwrap()
 }
 
-/// Runs a handed-out task instance to `state` with its workload token, as a supervisor would.
-async fn run_to(api: &TestApi, w: &Value, state: &str) {
+/// Starts a handed-out task instance with its workload token, as a supervisor would.
+async fn start_work(api: &TestApi, w: &Value) -> Uuid {
     let ti = ti_of(w);
     let r = api
         .req(Method::PATCH, &format!("/task-instances/{ti}/run"), None)
@@ -76,6 +76,12 @@ async fn run_to(api: &TestApi, w: &Value, state: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    ti
+}
+
+/// Runs a handed-out task instance to `state`, as a supervisor would.
+async fn run_to(api: &TestApi, w: &Value, state: &str) {
+    let ti = start_work(api, w).await;
     let (status, text) = set_state(
         api,
         ti,
@@ -307,15 +313,7 @@ both_backends!(
         .await;
         trigger(&api, "d", "r1").await;
         let w = tick(&api, "e1", 5, &[]).await.remove(0);
-        let ti = ti_of(&w);
-        let r = api
-            .req(Method::PATCH, &format!("/task-instances/{ti}/run"), None)
-            .bearer_auth(w["token"].as_str().unwrap())
-            .json(&run_body(7))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        let ti = start_work(&api, &w).await;
         let r = api
             .req(Method::POST, "/xcoms/d/r1/src/return_value", Some(ti))
             .json(&json!(5))
@@ -398,15 +396,7 @@ both_backends!(
         .await;
         trigger(&api, "d", "r1").await;
         let w = tick(&api, "e1", 1, &[]).await.remove(0);
-        let ti = ti_of(&w);
-        let r = api
-            .req(Method::PATCH, &format!("/task-instances/{ti}/run"), None)
-            .bearer_auth(w["token"].as_str().unwrap())
-            .json(&run_body(7))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        let ti = start_work(&api, &w).await;
         let (status, body) = set_state(
             &api,
             ti,
