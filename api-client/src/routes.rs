@@ -649,6 +649,21 @@ impl ApiClient {
         .await
     }
 
+    /// `POST /airlock/triggerers/{id}/outcomes`: many outcomes in one transaction.
+    pub async fn trigger_outcomes(
+        &self,
+        triggerer: &str,
+        batch: &TriggerOutcomeBatch,
+    ) -> R<TriggerOutcomesResponse> {
+        self.json(
+            Method::POST,
+            &format!("/airlock/triggerers/{}/outcomes", seg(triggerer)),
+            &[],
+            Some(batch),
+        )
+        .await
+    }
+
     /// `POST /airlock/triggers/{id}/outcome`.
     pub async fn trigger_outcome(
         &self,

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use airlock_api_client::ApiClient;
 use airlock_protocol::api::{
-    ClaimRequest, ClaimResponse, ClaimedTriggerBody, TriggerOutcomeRequest, TriggererHeartbeat,
+    ClaimRequest, ClaimResponse, ClaimedTriggerBody, TriggerOutcomeBatch, TriggerOutcomeItem,
+    TriggerOutcomeRequest, TriggererHeartbeat,
 };
 use chrono::Utc;
 use serde_json::Value;
@@ -289,36 +290,65 @@ impl Engine {
     }
 }
 
-/// Submits outcomes, retrying what fails (the server is idempotent), a bounded number at once.
+/// Most outcomes reported in one request.
+const REPORT_BATCH: usize = 500;
+
+/// Submits outcomes in batches (whatever has piled up, up to [`REPORT_BATCH`]), retrying what
+/// fails (the server is idempotent), a bounded number of batches at once.
 fn spawn_reporter(
     client: ApiClient,
+    triggerer: String,
     mut rx: mpsc::UnboundedReceiver<(i64, TriggerOutcomeRequest)>,
     concurrency: usize,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let mut inflight = tokio::task::JoinSet::new();
-        while let Some((id, outcome)) = rx.recv().await {
+        while let Some(first) = rx.recv().await {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let client = client.clone();
+            // Taken after the permit: what piles up while all batches are in flight goes out
+            // together.
+            let mut outcomes = vec![first];
+            while outcomes.len() < REPORT_BATCH {
+                match rx.try_recv() {
+                    Ok(o) => outcomes.push(o),
+                    Err(_) => break,
+                }
+            }
+            let batch = TriggerOutcomeBatch {
+                outcomes: outcomes
+                    .into_iter()
+                    .map(|(trigger_id, outcome)| TriggerOutcomeItem {
+                        trigger_id,
+                        outcome,
+                    })
+                    .collect(),
+            };
+            let (client, triggerer) = (client.clone(), triggerer.clone());
             inflight.spawn(async move {
                 let _permit = permit;
                 let mut delay = Duration::from_millis(200);
                 loop {
-                    match client.trigger_outcome(id, &outcome).await {
+                    match client.trigger_outcomes(&triggerer, &batch).await {
                         Ok(r) => {
-                            tracing::info!(trigger = id, applied = r.applied, "trigger outcome reported");
+                            for res in &r.results {
+                                match &res.error {
+                                    Some(e) => tracing::error!(trigger = res.trigger_id, error = %e, "trigger outcome refused"),
+                                    None => tracing::debug!(trigger = res.trigger_id, applied = res.applied, "trigger outcome reported"),
+                                }
+                            }
+                            tracing::info!(outcomes = r.results.len(), "trigger outcomes reported");
                             return;
                         }
                         Err(e) if e.is_retryable() => {
-                            tracing::warn!(trigger = id, error = %e, "cannot report a trigger outcome yet; retrying");
+                            tracing::warn!(outcomes = batch.outcomes.len(), error = %e, "cannot report trigger outcomes yet; retrying");
                             tokio::time::sleep(delay).await;
                             delay = (delay * 2).min(Duration::from_secs(10));
                         }
                         Err(e) => {
-                            tracing::error!(trigger = id, error = %e, "trigger outcome refused");
+                            tracing::error!(outcomes = batch.outcomes.len(), error = %e, "trigger outcomes refused");
                             return;
                         }
                     }
@@ -341,7 +371,12 @@ pub async fn run(
     let count = Arc::new(AtomicUsize::new(0));
     let (msgs_tx, mut msgs) = mpsc::unbounded_channel();
     let (report_tx, report_rx) = mpsc::unbounded_channel();
-    let reporter = spawn_reporter(client.clone(), report_rx, cfg.report_concurrency);
+    let reporter = spawn_reporter(
+        client.clone(),
+        id.clone(),
+        report_rx,
+        cfg.report_concurrency,
+    );
     let hostname = std::env::var("HOSTNAME").ok().or_else(|| {
         std::fs::read_to_string("/etc/hostname")
             .ok()

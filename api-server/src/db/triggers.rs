@@ -246,6 +246,40 @@ pub async fn submit_trigger_outcome(
     now: DateTime<Utc>,
 ) -> StoreResult<u64> {
     let mut tx = db.begin_write().await?;
+    let n = apply_trigger_outcome(db, &mut tx, trigger_id, outcome, triggerer, now).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// [`submit_trigger_outcome`] for many triggers in one transaction. An outcome that cannot be
+/// applied (its task's resume arguments are corrupt) is refused alone, with why.
+pub async fn submit_trigger_outcomes(
+    db: &Db,
+    outcomes: &[(i64, TriggerOutcome)],
+    triggerer: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Result<u64, String>>> {
+    let mut tx = db.begin_write().await?;
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (trigger_id, outcome) in outcomes {
+        match apply_trigger_outcome(db, &mut tx, *trigger_id, outcome, triggerer, now).await {
+            Ok(n) => out.push(Ok(n)),
+            Err(StoreError::Rejected { message, .. }) => out.push(Err(message)),
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn apply_trigger_outcome(
+    db: &Db,
+    tx: &mut WriteTx,
+    trigger_id: i64,
+    outcome: &TriggerOutcome,
+    triggerer: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
     let sql = format!(
         "SELECT id, next_kwargs, try_number, max_tries, start_date FROM task_instance \
          WHERE trigger_id = $1 AND state = 'deferred'{}",
@@ -256,29 +290,33 @@ pub async fn submit_trigger_outcome(
         .bind(trigger_id)
         .fetch_all(tx.conn())
         .await?;
+    // Refuse before writing anything.
+    let mut resume_kwargs = Vec::with_capacity(waiting.len());
+    for (id, kwargs, ..) in &waiting {
+        resume_kwargs.push(match kwargs.as_deref().map(serde_json::from_str::<Value>) {
+            Some(Ok(Value::Object(m))) => m,
+            None | Some(Ok(_)) => serde_json::Map::new(),
+            Some(Err(e)) => {
+                return Err(StoreError::rejected(
+                    "corrupt_next_kwargs",
+                    format!("next_kwargs of task instance {id} is not JSON: {e}"),
+                ));
+            }
+        });
+    }
     let at = to_micros(now);
-    for (id, kwargs, try_number, max_tries, start) in &waiting {
+    for ((id, _, try_number, max_tries, start), mut kwargs) in waiting.iter().zip(resume_kwargs) {
         match outcome {
             TriggerOutcome::Event(event) => {
-                let mut kwargs = match kwargs.as_deref().map(serde_json::from_str::<Value>) {
-                    Some(Ok(Value::Object(m))) => m,
-                    None | Some(Ok(_)) => serde_json::Map::new(),
-                    Some(Err(e)) => {
-                        return Err(StoreError::rejected(
-                            "corrupt_next_kwargs",
-                            format!("next_kwargs of task instance {id} is not JSON: {e}"),
-                        ));
-                    }
-                };
                 kwargs.insert("event".into(), event.clone());
-                resume(&mut tx, id, None, &Value::Object(kwargs), at).await?;
+                resume(tx, id, None, &Value::Object(kwargs), at).await?;
             }
             TriggerOutcome::Failure { error, traceback } => {
                 let kwargs = match traceback {
                     Some(tb) => json!({"error": error, "traceback": tb}),
                     None => json!({"error": error}),
                 };
-                resume(&mut tx, id, Some("__fail__"), &kwargs, at).await?;
+                resume(tx, id, Some("__fail__"), &kwargs, at).await?;
             }
             TriggerOutcome::TaskSuccess
             | TriggerOutcome::TaskSkipped
@@ -308,7 +346,7 @@ pub async fn submit_trigger_outcome(
                         table: "task_instance",
                         detail: id.clone(),
                     })?;
-                    super::archive_current_try(&mut tx, uuid, at).await?;
+                    super::archive_current_try(tx, uuid, at).await?;
                 }
             }
         }
@@ -328,7 +366,6 @@ pub async fn submit_trigger_outcome(
         .bind(trigger_id)
         .execute(tx.conn())
         .await?;
-    tx.commit().await?;
     Ok(waiting.len() as u64)
 }
 

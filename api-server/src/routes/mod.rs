@@ -142,6 +142,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/airlock/triggers/{trigger_id}/outcome",
             post(triggerer::outcome),
         )
+        .route(
+            "/airlock/triggerers/{triggerer_id}/outcomes",
+            post(triggerer::outcomes),
+        )
         .route("/airlock/control/dags", get(control::list_dags))
         .route("/airlock/control/dags/{dag_id}", patch(control::patch_dag))
         .route(
@@ -243,6 +247,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         triggerer::retire,
         triggerer::claim,
         triggerer::outcome,
+        triggerer::outcomes,
         control::list_dags,
         control::register_bundle,
         control::patch_dag,

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use airlock_protocol::api::{
     ClaimRequest, ClaimResponse, ClaimedTriggerBody, HTTPExceptionResponse, HTTPValidationError,
-    JsonObject, TriggerOutcomeRequest, TriggerOutcomeResponse, TriggererHeartbeat,
+    JsonObject, MAX_OUTCOME_BATCH, TriggerOutcomeBatch, TriggerOutcomeRequest,
+    TriggerOutcomeResponse, TriggerOutcomeResult, TriggerOutcomesResponse, TriggererHeartbeat,
 };
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use crate::db::{self, ClaimedTrigger, TriggerOutcome};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path};
 use crate::state::AppState;
+use crate::store_error::StoreError;
 
 /// Longest a claim may wait for a trigger.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -138,7 +140,18 @@ pub async fn outcome(
     Path(trigger_id): Path<i64>,
     JsonBody(req): JsonBody<TriggerOutcomeRequest>,
 ) -> ApiResult<Json<TriggerOutcomeResponse>> {
-    let outcome = match req {
+    let outcome = to_outcome(req);
+    let applied =
+        db::submit_trigger_outcome(&s.db, trigger_id, &outcome, Some(caller.id()), db::now())
+            .await?;
+    if applied > 0 {
+        s.scheduling.changed();
+    }
+    Ok(Json(TriggerOutcomeResponse { applied }))
+}
+
+fn to_outcome(req: TriggerOutcomeRequest) -> TriggerOutcome {
+    match req {
         TriggerOutcomeRequest::Event { payload } => TriggerOutcome::Event(payload),
         TriggerOutcomeRequest::TaskSuccess => TriggerOutcome::TaskSuccess,
         TriggerOutcomeRequest::TaskFailed => TriggerOutcome::TaskFailed,
@@ -151,12 +164,60 @@ pub async fn outcome(
             error: "Trigger timeout".into(),
             traceback: None,
         },
-    };
-    let applied =
-        db::submit_trigger_outcome(&s.db, trigger_id, &outcome, Some(caller.id()), db::now())
-            .await?;
-    if applied > 0 {
+    }
+}
+
+/// Report how many triggers ended, in one transaction (what a busy triggerer does). Each
+/// outcome is idempotent as in the single route.
+#[utoipa::path(post, path = "/airlock/triggerers/{triggerer_id}/outcomes", tag = "Airlock Triggerer",
+    params(("triggerer_id" = String, Path, description = "Triggerer id (the token's subject)")),
+    request_body = TriggerOutcomeBatch,
+    responses(
+        (status = 200, description = "One result per outcome, in order", body = TriggerOutcomesResponse),
+        (status = 400, description = "More outcomes than one batch may hold", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn outcomes(
+    State(s): State<AppState>,
+    caller: TriggererCaller,
+    Path(id): Path<String>,
+    JsonBody(batch): JsonBody<TriggerOutcomeBatch>,
+) -> ApiResult<Json<TriggerOutcomesResponse>> {
+    caller.require_self(&id)?;
+    if batch.outcomes.len() > MAX_OUTCOME_BATCH {
+        return Err(StoreError::invalid(
+            "batch_too_large",
+            format!(
+                "{} outcomes in one batch; at most {MAX_OUTCOME_BATCH}",
+                batch.outcomes.len()
+            ),
+        )
+        .into());
+    }
+    let ids: Vec<i64> = batch.outcomes.iter().map(|o| o.trigger_id).collect();
+    let items: Vec<(i64, TriggerOutcome)> = batch
+        .outcomes
+        .into_iter()
+        .map(|o| (o.trigger_id, to_outcome(o.outcome)))
+        .collect();
+    let applied = db::submit_trigger_outcomes(&s.db, &items, Some(caller.id()), db::now()).await?;
+    if applied.iter().any(|r| matches!(r, Ok(n) if *n > 0)) {
         s.scheduling.changed();
     }
-    Ok(Json(TriggerOutcomeResponse { applied }))
+    let results = ids
+        .into_iter()
+        .zip(applied)
+        .map(|(trigger_id, r)| match r {
+            Ok(applied) => TriggerOutcomeResult {
+                trigger_id,
+                applied,
+                error: None,
+            },
+            Err(e) => TriggerOutcomeResult {
+                trigger_id,
+                applied: 0,
+                error: Some(e),
+            },
+        })
+        .collect();
+    Ok(Json(TriggerOutcomesResponse { results }))
 }

@@ -119,3 +119,48 @@ pub struct TriggerOutcomeResponse {
     /// Task instances resumed or finished by this call.
     pub applied: u64,
 }
+
+/// Most outcomes in one `POST /airlock/triggerers/{id}/outcomes`.
+pub const MAX_OUTCOME_BATCH: usize = 1000;
+
+/// One trigger's outcome in a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TriggerOutcomeItem {
+    /// The trigger.
+    pub trigger_id: i64,
+    /// How it ended.
+    pub outcome: TriggerOutcomeRequest,
+}
+
+/// The body of `POST /airlock/triggerers/{id}/outcomes`: outcomes of many triggers, applied in
+/// one transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TriggerOutcomeBatch {
+    /// At most [`MAX_OUTCOME_BATCH`] outcomes.
+    pub outcomes: Vec<TriggerOutcomeItem>,
+}
+
+/// What one outcome of a batch did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct TriggerOutcomeResult {
+    /// The trigger.
+    pub trigger_id: i64,
+    /// Task instances resumed or finished (0: already applied, or nothing waits any more).
+    pub applied: u64,
+    /// Why this outcome was refused, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The answer to a batch of outcomes, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct TriggerOutcomesResponse {
+    /// One result per outcome.
+    pub results: Vec<TriggerOutcomeResult>,
+}

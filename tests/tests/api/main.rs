@@ -15,5 +15,6 @@ mod openapi;
 mod task_instance_queries;
 mod task_instance_state;
 mod task_instances;
+mod triggerer_routes;
 mod variables_connections;
 mod xcoms;
