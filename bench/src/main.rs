@@ -27,6 +27,9 @@ struct Cli {
     /// Run only these scenarios (comms, per-task, api, triggerer, standalone).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Timer counts for the triggerer scenario (default 10000,100000; smoke 200).
+    #[arg(long, value_delimiter = ',')]
+    timers: Vec<usize>,
     #[command(subcommand)]
     command: Option<Inner>,
 }
