@@ -83,10 +83,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if want("triggerer") {
         step("triggerer");
-        let (sizes, pickups): (&[usize], usize) = if smoke {
+        let (default, pickups): (&[usize], usize) = if smoke {
             (&[200], 5)
         } else {
             (&[10_000, 100_000], 50)
+        };
+        let sizes = if cli.timers.is_empty() {
+            default
+        } else {
+            &cli.timers
         };
         sections.push(scenarios::triggerer::run(root.path(), sizes, pickups).await?);
     }

@@ -122,12 +122,17 @@ async fn timers(root: &Path, n: usize) -> anyhow::Result<(f64, f64, f64, f64)> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let baseline = rss_kib(triggerer.0.id()).unwrap_or(0);
     // Due after every trigger can have been seeded and claimed, spread over 10 s.
-    let hold = TimeDelta::milliseconds(4000 + (n as i64) / 4);
+    let hold = TimeDelta::milliseconds(4000 + (n as i64) / 8);
     let start = Utc::now() + hold;
     let moments: Vec<_> = (0..n)
         .map(|i| start + TimeDelta::microseconds((i as i64 % 10_000) * 1000))
         .collect();
+    let seeding = Instant::now();
     let due = seed_deferred(&server, &moments).await?;
+    eprintln!(
+        "[bench] seeded {n} deferred tasks in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
     let seeded = Instant::now();
     let n64 = n as i64;
     loop {
