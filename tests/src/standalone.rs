@@ -45,17 +45,46 @@ pub fn bundles_dir(root: &Path) -> PathBuf {
     bundles
 }
 
-/// Runs `airlock <args>` with `home` as its data directory.
+/// Longest an `airlock` command may take in a test (a `--wait` on a run that never ends
+/// fails the test instead of hanging it).
+const CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Runs `airlock <args>` with `home` as its data directory; kills it and panics after
+/// [`CLI_TIMEOUT`].
 pub fn airlock_cli(home: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
-    let out = Command::new(bin_path("airlock"))
+    let child = Command::new(bin_path("airlock"))
         .args(args)
         .env("AIRLOCK_HOME", home)
         .env_remove("AIRLOCK_API_URL")
         .env_remove("AIRLOCK_ADMIN_TOKEN")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run airlock");
+    let pid = child.id();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = done_rx.recv_timeout(CLI_TIMEOUT).is_err();
+        if timed_out {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        timed_out
+    });
+    let out = child.wait_with_output().expect("wait for airlock");
+    let _ = done_tx.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
+    assert!(
+        !timed_out,
+        "`airlock {}` did not finish within {CLI_TIMEOUT:?}; it printed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     CliOutput {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -171,6 +171,8 @@ pub async fn claim_work(
 }
 
 /// Scheduled task instances to queue next, by priority, within each DAG's `max_active_tasks`.
+/// Reads pages in priority order (an index walk), so a DAG at its limit does not starve the
+/// others and the common case reads little more than it hands out.
 async fn choose_scheduled(tx: &mut WriteTx, want: usize) -> StoreResult<Vec<QueuedWork>> {
     #[derive(sqlx::FromRow)]
     struct Candidate {
@@ -178,49 +180,60 @@ async fn choose_scheduled(tx: &mut WriteTx, want: usize) -> StoreResult<Vec<Queu
         work: WorkRow,
         max_active_tasks: Option<i64>,
     }
-    // Look past the first `want`, so that a DAG at its limit does not starve the others.
-    let rows: Vec<Candidate> = sqlx::query_as(
-        "SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, \
-         d.max_active_tasks FROM task_instance ti LEFT JOIN dag d ON d.dag_id = ti.dag_id \
-         WHERE ti.state = 'scheduled' AND COALESCE(CAST(d.is_paused AS INTEGER), 0) = 0 \
-         ORDER BY ti.priority_weight DESC, ti.scheduled_dttm, ti.id LIMIT $1",
-    )
-    .bind((want + 512) as i64)
-    .fetch_all(tx.conn())
-    .await?;
-    let limited: Vec<String> = rows
-        .iter()
-        .filter(|r| r.max_active_tasks.is_some())
-        .map(|r| r.work.dag_id.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    /// Most scheduled task instances looked at in one claim.
+    const MAX_SCAN: usize = 10_000;
+    let page = (want * 2).max(32);
     let mut active: std::collections::HashMap<String, i64> = Default::default();
-    if !limited.is_empty() {
-        let mut q = Sql::new(
-            "SELECT dag_id, COUNT(*) FROM task_instance WHERE state IN ('queued', 'running') \
-             AND dag_id IN ",
-        );
-        q.bind_list(limited.iter().cloned())
-            .push(" GROUP BY dag_id");
-        let (sql, args) = q.build();
-        let counts: Vec<(String, i64)> =
-            sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
-        active.extend(counts);
-    }
     let mut out = Vec::new();
-    for r in rows {
-        if out.len() == want {
+    let mut offset = 0;
+    while out.len() < want && offset < MAX_SCAN {
+        let rows: Vec<Candidate> = sqlx::query_as(
+            "SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, \
+             d.max_active_tasks FROM task_instance ti LEFT JOIN dag d ON d.dag_id = ti.dag_id \
+             WHERE ti.state = 'scheduled' AND COALESCE(CAST(d.is_paused AS INTEGER), 0) = 0 \
+             ORDER BY ti.priority_weight DESC, ti.scheduled_dttm, ti.id LIMIT $1 OFFSET $2",
+        )
+        .bind(page as i64)
+        .bind(offset as i64)
+        .fetch_all(tx.conn())
+        .await?;
+        let last_page = rows.len() < page;
+        offset += page;
+        // How many task instances each newly seen limited DAG has queued or running.
+        let uncounted: std::collections::BTreeSet<String> = rows
+            .iter()
+            .filter(|r| r.max_active_tasks.is_some() && !active.contains_key(&r.work.dag_id))
+            .map(|r| r.work.dag_id.clone())
+            .collect();
+        if !uncounted.is_empty() {
+            let mut q = Sql::new(
+                "SELECT dag_id, COUNT(*) FROM task_instance WHERE state IN ('queued', 'running') \
+                 AND dag_id IN ",
+            );
+            q.bind_list(uncounted.iter().cloned())
+                .push(" GROUP BY dag_id");
+            let (sql, args) = q.build();
+            let counts: Vec<(String, i64)> =
+                sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
+            active.extend(uncounted.into_iter().map(|d| (d, 0)));
+            active.extend(counts);
+        }
+        for r in rows {
+            if out.len() == want {
+                break;
+            }
+            if let Some(limit) = r.max_active_tasks {
+                let n = active.entry(r.work.dag_id.clone()).or_insert(0);
+                if *n >= limit {
+                    continue;
+                }
+                *n += 1;
+            }
+            out.extend(r.work.into_work());
+        }
+        if last_page {
             break;
         }
-        if let Some(limit) = r.max_active_tasks {
-            let n = active.entry(r.work.dag_id.clone()).or_insert(0);
-            if *n >= limit {
-                continue;
-            }
-            *n += 1;
-        }
-        out.extend(r.work.into_work());
     }
     Ok(out)
 }

@@ -8,8 +8,6 @@ mod rules;
 mod runs;
 mod timed;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, TimeDelta, Utc};
 
 pub use rules::{Decision, UpstreamCounts, evaluate, retry_delay_secs};
@@ -147,14 +145,18 @@ pub async fn schedule(
     )))
     .fetch_all(tx.conn())
     .await?;
-    let mut plans: HashMap<String, runs::DagPlan> = HashMap::new();
+    let mut plans = runs::Plans::default();
     for (dag_id, run_id) in &running {
-        if !plans.contains_key(dag_id) {
-            let plan = runs::DagPlan::load(&mut tx, dag_id).await?;
-            plans.insert(dag_id.clone(), plan);
-        }
-        let plan = &plans[dag_id];
-        runs::advance_run(&mut tx, settings, plan, dag_id, run_id, now, &mut report).await?;
+        runs::advance_run(
+            &mut tx,
+            settings,
+            &mut plans,
+            dag_id,
+            run_id,
+            now,
+            &mut report,
+        )
+        .await?;
     }
     tx.commit().await?;
     report.trigger_timeouts = super::expire_trigger_timeouts(db, now).await?;

@@ -9,8 +9,23 @@ use uuid::Uuid;
 
 use super::rules::{Decision, UpstreamCounts, evaluate};
 use super::{PassReport, SchedulerSettings, update_ids};
-use crate::db::{DbError, NewTaskInstance, WriteTx, dag_tasks, parse_value, to_micros};
+use crate::db::{DbError, NewTaskInstance, Sql, WriteTx, dag_tasks, parse_value, to_micros};
 use crate::store_error::StoreResult;
+
+/// The plans of the DAGs a pass has needed so far (each loaded at most once per pass, and only
+/// for runs with something to decide).
+#[derive(Default)]
+pub(super) struct Plans(HashMap<String, DagPlan>);
+
+impl Plans {
+    async fn get(&mut self, tx: &mut WriteTx, dag_id: &str) -> StoreResult<&DagPlan> {
+        if !self.0.contains_key(dag_id) {
+            let plan = DagPlan::load(tx, dag_id).await?;
+            self.0.insert(dag_id.to_owned(), plan);
+        }
+        Ok(&self.0[dag_id])
+    }
+}
 
 /// A DAG's tasks, in topological order, with what the pass needs to know of each.
 pub(super) struct DagPlan {
@@ -20,7 +35,7 @@ pub(super) struct DagPlan {
 }
 
 impl DagPlan {
-    pub(super) async fn load(tx: &mut WriteTx, dag_id: &str) -> StoreResult<Self> {
+    async fn load(tx: &mut WriteTx, dag_id: &str) -> StoreResult<Self> {
         let mut tasks = dag_tasks(tx.conn(), dag_id).await?;
         topological_sort(&mut tasks);
         let index: HashMap<String, usize> = tasks
@@ -83,32 +98,90 @@ struct Ti {
     state: Option<TaskInstanceState>,
 }
 
-fn is_finished(s: Option<TaskInstanceState>) -> bool {
-    use TaskInstanceState as S;
-    matches!(
-        s,
-        Some(S::Success | S::Failed | S::Skipped | S::UpstreamFailed | S::Removed)
-    )
-}
-
-/// Advances one running DAG run as far as it can go now.
+/// Advances one running DAG run as far as it can go now. Only task instances still waiting for
+/// a decision (no state) and their upstreams are read, so a pass over a large run in which
+/// nothing waits costs two index lookups.
 pub(super) async fn advance_run(
     tx: &mut WriteTx,
     settings: &SchedulerSettings,
-    plan: &DagPlan,
+    plans: &mut Plans,
     dag_id: &str,
     run_id: &str,
     now: DateTime<Utc>,
     report: &mut PassReport,
 ) -> StoreResult<()> {
-    let rows: Vec<TiRow> = sqlx::query_as(
-        "SELECT id, task_id, map_index, state FROM task_instance \
-         WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, map_index",
+    let waiting: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT task_id FROM task_instance \
+         WHERE dag_id = $1 AND run_id = $2 AND state IS NULL",
     )
     .bind(dag_id)
     .bind(run_id)
     .fetch_all(tx.conn())
     .await?;
+    if !waiting.is_empty() {
+        let plan = plans.get(tx, dag_id).await?;
+        decide(tx, settings, plan, &waiting, dag_id, run_id, now, report).await?;
+    }
+    finish_if_done(tx, plans, dag_id, run_id, to_micros(now), report).await
+}
+
+/// The task instances of `tasks` in one run.
+async fn load_tis(
+    tx: &mut WriteTx,
+    dag_id: &str,
+    run_id: &str,
+    tasks: Option<&[String]>,
+) -> StoreResult<Vec<TiRow>> {
+    const SELECT: &str = "SELECT id, task_id, map_index, state FROM task_instance WHERE dag_id = ";
+    let Some(tasks) = tasks else {
+        return Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT}$1 AND run_id = $2")))
+                .bind(dag_id)
+                .bind(run_id)
+                .fetch_all(tx.conn())
+                .await?,
+        );
+    };
+    let mut rows = Vec::new();
+    for chunk in tasks.chunks(super::CHUNK) {
+        let mut q = Sql::new(SELECT);
+        q.bind(dag_id.to_owned())
+            .push(" AND run_id = ")
+            .bind(run_id.to_owned())
+            .push(" AND task_id IN ")
+            .bind_list(chunk.iter().cloned());
+        let (sql, args) = q.build();
+        let got: Vec<TiRow> = sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
+        rows.extend(got);
+    }
+    Ok(rows)
+}
+
+/// Decides what the task instances of the `waiting` tasks do next: run, skip or fail upstream,
+/// by trigger rule in topological order; expands mapped tasks whose source succeeded.
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    tx: &mut WriteTx,
+    settings: &SchedulerSettings,
+    plan: &DagPlan,
+    waiting: &[String],
+    dag_id: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    // The waiting tasks, their upstreams and their map sources: everything a decision reads.
+    let mut needed: std::collections::BTreeSet<String> = waiting.iter().cloned().collect();
+    for task_id in waiting {
+        if let Some(&i) = plan.index.get(task_id) {
+            let task = &plan.tasks[i];
+            needed.extend(task.upstream.iter().cloned());
+            needed.extend(task.map_over.iter().cloned());
+        }
+    }
+    let needed: Vec<String> = needed.into_iter().collect();
+    let all = needed.len() >= plan.tasks.len();
+    let rows = load_tis(tx, dag_id, run_id, (!all).then_some(&needed[..])).await?;
     let mut tis: Vec<Ti> = Vec::with_capacity(rows.len());
     for r in rows {
         let state = match r.state.as_deref() {
@@ -226,7 +299,7 @@ pub(super) async fn advance_run(
             _ => report.not_run += n,
         }
     }
-    finish_if_done(tx, plan, &tis, dag_id, run_id, at, report).await
+    Ok(())
 }
 
 async fn set_state(tx: &mut WriteTx, state: &str, at: i64, ids: &[String]) -> StoreResult<u64> {
@@ -346,26 +419,41 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 /// not run because an upstream failed), else success.
 async fn finish_if_done(
     tx: &mut WriteTx,
-    plan: &DagPlan,
-    tis: &[Ti],
+    plans: &mut Plans,
     dag_id: &str,
     run_id: &str,
     at: i64,
     report: &mut PassReport,
 ) -> StoreResult<()> {
-    if !tis.iter().all(|t| is_finished(t.state)) {
+    let unfinished: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND (state IS NULL \
+         OR state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed')) LIMIT 1",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    if unfinished.is_some() {
         return Ok(());
     }
-    let leaf_failed = tis.iter().any(|t| {
-        let leaf = plan
-            .index
-            .get(&t.task_id)
-            .is_none_or(|&i| !plan.has_downstream[i]);
-        leaf && matches!(
-            t.state,
-            Some(TaskInstanceState::Failed | TaskInstanceState::UpstreamFailed)
-        )
-    });
+    let failed: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT task_id FROM task_instance WHERE dag_id = $1 AND run_id = $2 \
+         AND state IN ('failed', 'upstream_failed')",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .fetch_all(tx.conn())
+    .await?;
+    let leaf_failed = if failed.is_empty() {
+        false
+    } else {
+        let plan = plans.get(tx, dag_id).await?;
+        failed.iter().any(|task_id| {
+            plan.index
+                .get(task_id)
+                .is_none_or(|&i| !plan.has_downstream[i])
+        })
+    };
     let state = if leaf_failed { "failed" } else { "success" };
     report.runs_finished += sqlx::query(
         "UPDATE dag_run SET state = $3, end_date = $4 WHERE dag_id = $1 AND run_id = $2 \
