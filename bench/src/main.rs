@@ -63,7 +63,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let machine = machine::describe(&python);
     let mut sections = Vec::new();
     let smoke = cli.smoke;
-    let step = |name: &str| eprintln!("[bench] {name}...");
+    let started = std::time::Instant::now();
+    let step = |name: &str| {
+        eprintln!(
+            "[bench {:>4.0} s] {name}...",
+            started.elapsed().as_secs_f64()
+        )
+    };
     if want("comms") {
         step("comms round trips");
         let (n, repeats) = if smoke { (400, 1) } else { (40_000, 3) };
@@ -110,9 +116,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "make bench".to_owned()
     };
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let md = report::markdown(&command, &date, &machine, &sections);
+    let md = report::markdown(&command, &date, &machine, started.elapsed(), &sections);
     std::fs::write(&cli.out, &md)?;
     println!("{md}");
-    eprintln!("[bench] wrote {}", cli.out.display());
+    eprintln!(
+        "[bench {:>4.0} s] wrote {}",
+        started.elapsed().as_secs_f64(),
+        cli.out.display()
+    );
     Ok(())
 }
