@@ -125,7 +125,7 @@ pub(super) async fn advance_run(
     finish_if_done(tx, plans, dag_id, run_id, to_micros(now), report).await
 }
 
-/// The task instances of `tasks` in one run.
+/// The task instances of `tasks` (all when `None`) in one run, ordered by task and map index.
 async fn load_tis(
     tx: &mut WriteTx,
     dag_id: &str,
@@ -133,14 +133,15 @@ async fn load_tis(
     tasks: Option<&[String]>,
 ) -> StoreResult<Vec<TiRow>> {
     const SELECT: &str = "SELECT id, task_id, map_index, state FROM task_instance WHERE dag_id = ";
+    const ORDER: &str = " ORDER BY task_id, map_index";
     let Some(tasks) = tasks else {
-        return Ok(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT}$1 AND run_id = $2")))
-                .bind(dag_id)
-                .bind(run_id)
-                .fetch_all(tx.conn())
-                .await?,
-        );
+        return Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT}$1 AND run_id = $2{ORDER}"
+        )))
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_all(tx.conn())
+        .await?);
     };
     let mut rows = Vec::new();
     for chunk in tasks.chunks(super::CHUNK) {
@@ -149,7 +150,8 @@ async fn load_tis(
             .push(" AND run_id = ")
             .bind(run_id.to_owned())
             .push(" AND task_id IN ")
-            .bind_list(chunk.iter().cloned());
+            .bind_list(chunk.iter().cloned())
+            .push(ORDER);
         let (sql, args) = q.build();
         let got: Vec<TiRow> = sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
         rows.extend(got);
