@@ -76,6 +76,7 @@ pub async fn run(root: &Path, wide: usize, mapped: usize, chain: usize) -> anyho
             .env("AIRLOCK_BUNDLES_DIR", &bundles)
             .env("AIRLOCK_LOG", "warn")
             .env_remove("AIRLOCK_DATABASE_URL")
+            .env_remove("AIRLOCK_PARALLELISM")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(root.join("standalone.log"))?)
             .spawn()?,
