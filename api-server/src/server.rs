@@ -170,3 +170,28 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+/// The port of a loopback `api-server serve` read from its log: the `address=127.0.0.1:<port>`
+/// field of its "serving" line (how supervising processes find a server bound to port 0).
+pub fn logged_loopback_port(log: &str) -> Option<u16> {
+    const FIELD: &str = "address=127.0.0.1:";
+    let at = log.find(FIELD)? + FIELD.len();
+    log[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_loopback_port;
+
+    #[test]
+    fn reads_the_port_from_the_serving_line() {
+        let line = "INFO serving address=127.0.0.1:43121 database=sqlite://x";
+        assert_eq!(logged_loopback_port(line), Some(43121));
+        assert_eq!(logged_loopback_port("starting"), None);
+        assert_eq!(logged_loopback_port("address=127.0.0.1:x"), None);
+    }
+}

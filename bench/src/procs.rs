@@ -100,12 +100,7 @@ impl Server {
             .context("spawn api-server")?;
         let port: u16 = wait_until(Duration::from_secs(60), "the api-server to listen", || {
             let text = std::fs::read_to_string(&log).ok()?;
-            let at = text.find("address=127.0.0.1:")? + "address=127.0.0.1:".len();
-            text[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
+            airlock_api_server::server::logged_loopback_port(&text)
         })?;
         let db = Db::connect(&url, 8).await?;
         let auth = AuthArgs {

@@ -76,12 +76,7 @@ impl ApiServerProcess {
         let child = cmd.spawn().expect("spawn api-server");
         let port = wait_for(Duration::from_secs(30), "the api-server to listen", || {
             let text = std::fs::read_to_string(&log).ok()?;
-            let at = text.find("address=127.0.0.1:")? + "address=127.0.0.1:".len();
-            text[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
+            airlock_api_server::server::logged_loopback_port(&text)
         });
         Self {
             child,

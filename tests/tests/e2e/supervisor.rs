@@ -146,6 +146,16 @@ on_both_backends!(
             .id;
         let sup = stack.supervisor(ti).spawn().unwrap();
         let pid = stack.wait_running(ti).await;
+        // Kill it mid-task: once the task has started and written to stdout.
+        let log_path = airlock_supervisor::logs::log_path(&stack.logs, "t", "k", "sleep", -1, 1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("sleeping on stdout")) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the task did not start within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
