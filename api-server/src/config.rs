@@ -113,6 +113,42 @@ pub struct ServeArgs {
     /// `<home>/logs`.
     #[arg(long, env = "AIRLOCK_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
+    /// Limits on clients.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = airlock_protocol::time::parse_secs(s)?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// Limits that keep slow or abusive clients from exhausting the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// Longest wait for a request's headers; an idle keep-alive connection is closed after it
+    /// too (`30`, `30s`, `1m`).
+    #[arg(long, env = "AIRLOCK_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub header_read_timeout: Duration,
+    /// Longest time to receive a request body once its headers arrived (then 408).
+    #[arg(long, env = "AIRLOCK_BODY_READ_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub body_read_timeout: Duration,
+    /// Most connections served at once; further ones wait in the listen queue (logged).
+    #[arg(long, env = "AIRLOCK_MAX_CONNECTIONS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+impl Default for ConnectionArgs {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1000,
+        }
+    }
 }
 
 impl ServeArgs {

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// A body larger than the configured limit.
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within `--body-read-timeout`.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// Something on the server side failed (not the database).
     #[error("{0}")]
     Internal(String),
@@ -176,6 +179,13 @@ impl IntoResponse for ApiError {
                 detail(
                     "payload_too_large",
                     &format!("request body exceeds the limit of {limit} bytes"),
+                ),
+            ),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                detail(
+                    "body_read_timeout",
+                    "the request body did not arrive within the server's body-read timeout",
                 ),
             ),
             ApiError::BadRequest { reason, message } => {

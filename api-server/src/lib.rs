@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod kwargs_cipher;
 pub mod routes;
 pub mod secret_file;

@@ -3,12 +3,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth::{KeyError, TokenAuthority};
-use crate::config::{AuthArgs, DatabaseArgs, ServeArgs};
+use crate::config::{AuthArgs, ConnectionArgs, DatabaseArgs, ServeArgs};
 use crate::db::{Backend, Db, DbError};
 use crate::kwargs_cipher::{CipherError, KwargsCipher};
 use crate::state::{AppState, Scheduling, Triggers};
@@ -59,8 +60,32 @@ pub const TRIGGER_CHANNEL: &str = "airlock_triggers";
 pub struct Server {
     state: AppState,
     body_limit: usize,
+    connections: ConnectionArgs,
     stop: tokio::sync::watch::Sender<bool>,
     listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How long a stopping server waits for open connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Logs, at most once a minute, that the connection cap was reached.
+struct CapWarning(Option<tokio::time::Instant>);
+
+impl CapWarning {
+    fn reached(&mut self, max: u32) {
+        let now = tokio::time::Instant::now();
+        if self
+            .0
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60))
+        {
+            self.0 = Some(now);
+            tracing::warn!(
+                max_connections = max,
+                "connection limit reached: new connections wait in the listen queue until one \
+                 closes (raise --max-connections if this is expected load)"
+            );
+        }
+    }
 }
 
 /// Forwards PostgreSQL notifications of new triggers to this process's long polls, so that a
@@ -86,6 +111,7 @@ fn listen_for_triggers(url: String, triggers: Arc<Triggers>) -> tokio::task::Joi
 impl Server {
     /// Opens the database, runs migrations and loads keys.
     pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
+        crate::guard::log_panics();
         let db = open_database(&args.db).await?;
         let tokens = Arc::new(load_authority(&args.auth, &args.db)?);
         let t = &args.triggers;
@@ -110,6 +136,7 @@ impl Server {
                 scheduling: Arc::new(Scheduling::new(args.scheduler.settings(), args.log_dir())),
             },
             body_limit: args.max_body_bytes,
+            connections: args.connections.clone(),
             stop,
             listener,
         })
@@ -122,7 +149,11 @@ impl Server {
 
     /// The application router.
     pub fn router(&self) -> Router {
-        crate::routes::router(self.state.clone(), self.body_limit)
+        crate::routes::router(
+            self.state.clone(),
+            self.body_limit,
+            self.connections.body_read_timeout,
+        )
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the pool.
@@ -132,15 +163,73 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = self.router();
-        let stop = self.stop.clone();
-        let shutdown = async move {
-            shutdown.await;
-            // Long polls end now; in-flight requests then finish.
-            let _ = stop.send(true);
-        };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        self.serve_router(app, listener, shutdown).await
+    }
+
+    /// Serves `app` (this server's [`router`](Self::router), possibly wrapped by the caller)
+    /// like [`serve`](Self::serve).
+    ///
+    /// The accept loop is hyper's own rather than `axum::serve` because it needs what that
+    /// lacks: a header-read timeout (which also closes idle keep-alive connections) and a cap
+    /// on open connections, so that slow clients cannot hold the server.
+    pub async fn serve_router(
+        self,
+        app: Router,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let limits = self.connections.clone();
+        let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let mut warning = CapWarning(None);
+        tokio::pin!(shutdown);
+        loop {
+            if permits.available_permits() == 0 {
+                warning.reached(limits.max_connections);
+            }
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors or a connection reset before accept: the listener
+                        // is fine; wait a little so a persistent error does not spin.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        drop(listener);
+        // Long polls end now; in-flight requests then finish.
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
         if let Some(l) = &self.listener {
             l.abort();
         }

@@ -177,8 +177,28 @@ pub struct BundleDefinition {
     pub dags: Vec<DagDefinition>,
 }
 
-/// Longest DAG or task id accepted.
+/// Longest DAG, task or run id accepted, in bytes (as Airflow's `String(250)` columns; bytes,
+/// so that an index over several ids stays below PostgreSQL's index-row limit).
 pub const MAX_ID_LEN: usize = 250;
+
+/// Checks a run id as Airflow's default `allowed_run_id_pattern` does (`^[A-Za-z0-9_.~:+-]+$`,
+/// at most [`MAX_ID_LEN`] bytes), and also refuses `..`: a run id becomes a directory name
+/// in task-log paths.
+pub fn validate_run_id(run_id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.~:+-".contains(c);
+    if run_id.is_empty() || run_id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "run id must have 1 to {MAX_ID_LEN} characters (got {})",
+            run_id.len()
+        ));
+    }
+    if !run_id.chars().all(allowed) || run_id.contains("..") {
+        return Err(format!(
+            "run id {run_id:?} may only contain letters, digits and _ . ~ : + - (not \"..\")"
+        ));
+    }
+    Ok(())
+}
 
 fn check_id(kind: &str, id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
@@ -288,6 +308,30 @@ mod tests {
             max_active_tasks: None,
             relative_fileloc: None,
             tasks,
+        }
+    }
+
+    #[test]
+    fn run_ids_follow_airflows_pattern() {
+        for ok in [
+            "manual__2026-11-23T22:08:23.158973Z",
+            "r1",
+            "scheduled__2026-01-01T00:00:00+00:00",
+        ] {
+            assert_eq!(validate_run_id(ok), Ok(()), "{ok}");
+        }
+        let long = "a".repeat(MAX_ID_LEN + 1);
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            "x..y",
+            "a\nb",
+            "\u{1b}[31mred",
+            "a b",
+            long.as_str(),
+        ] {
+            assert!(validate_run_id(bad).is_err(), "{bad:?}");
         }
     }
 

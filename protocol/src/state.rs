@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 #[error("unknown state {0:?}")]
 pub struct UnknownState(pub String);
 
+// `$text` is a `tt`, not a `literal`: a `literal` fragment reaches derive macros wrapped in an
+// invisible group, which serde unwraps but utoipa does not (the OpenAPI document then listed the
+// Rust variant names instead of the wire values).
 macro_rules! string_enum {
     (
         $(#[$meta:meta])*
-        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),+ $(,)? }
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $text:tt ),+ $(,)? }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -23,16 +23,65 @@ pub const MSGPACK_TIMESTAMP_EXT: i8 = -1;
 /// The name rmp-serde gives the newtype struct that carries a msgpack extension.
 const MSGPACK_EXT_STRUCT: &str = "_ExtStruct";
 
-/// Parses a non-negative number of seconds (`"5"`, `"0.25"`), as command-line flags take them.
-pub fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!("{s:?} is not a non-negative number of seconds"));
+/// Earliest and latest year a datetime from a client or a frame may name. Chrono goes further
+/// (±262 143), but arithmetic near its ends overflows: a bound far inside it means that adding
+/// any accepted duration to any accepted date stays representable.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// Longest duration a client or a frame may name (in either direction): 100 years.
+pub const MAX_DURATION_SECS: i64 = 100 * 366 * 86_400;
+
+/// Why a datetime or duration is refused at the boundary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutOfRange {
+    /// A datetime outside [`YEARS`].
+    #[error("datetime {0} is out of range: years 1 to 9999 only")]
+    Datetime(String),
+    /// A duration longer than [`MAX_DURATION_SECS`].
+    #[error("duration {0} is out of range: at most 100 years")]
+    Duration(String),
+}
+
+/// `dt` if its year is within [`YEARS`].
+pub fn check_datetime(dt: DateTime<Utc>) -> Result<DateTime<Utc>, OutOfRange> {
+    use chrono::Datelike;
+    if YEARS.contains(&dt.year()) {
+        Ok(dt)
+    } else {
+        Err(OutOfRange::Datetime(dt.to_rfc3339()))
     }
-    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+/// `d` if it is no longer than [`MAX_DURATION_SECS`] either way.
+pub fn check_duration(d: TimeDelta) -> Result<TimeDelta, OutOfRange> {
+    if d.num_seconds().unsigned_abs() <= MAX_DURATION_SECS as u64 {
+        Ok(d)
+    } else {
+        Err(OutOfRange::Duration(format!("{}s", d.num_seconds())))
+    }
+}
+
+/// Parses a duration flag: a non-negative number of seconds (`"5"`, `"0.25"`) or a duration
+/// with units (`"30s"`, `"5m"`, `"1h30m"`, `"250ms"`), at most 100 years. Every binary's duration
+/// flags go through this one parser.
+pub fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let text = s.trim();
+    let d = match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 && v <= MAX_DURATION_SECS as f64 => {
+            std::time::Duration::from_secs_f64(v)
+        }
+        Ok(_) => {
+            return Err(format!(
+                "{s:?} is not a number of seconds between 0 and 100 years"
+            ));
+        }
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{s:?} is not a duration (e.g. 30, 30s, 5m, 1h30m): {e}"))?,
+    };
+    if d.as_secs() > MAX_DURATION_SECS as u64 {
+        return Err(format!("{s:?} is longer than 100 years"));
+    }
+    Ok(d)
 }
 
 /// Formats a datetime the way the API writes it: RFC 3339, UTC, `Z`, microseconds when present.
@@ -141,11 +190,14 @@ impl<'de> Visitor<'de> for DateTimeVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        parse_rfc3339(v).map_err(|e| E::custom(format!("invalid datetime {v:?}: {e}")))
+        let dt = parse_rfc3339(v).map_err(|e| E::custom(format!("invalid datetime {v:?}: {e}")))?;
+        check_datetime(dt).map_err(E::custom)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        DateTime::from_timestamp(v, 0).ok_or_else(|| E::custom("timestamp out of range"))
+        let dt = DateTime::from_timestamp(v, 0)
+            .ok_or_else(|| E::custom(OutOfRange::Datetime(format!("{v} (Unix seconds)"))))?;
+        check_datetime(dt).map_err(E::custom)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
@@ -157,8 +209,9 @@ impl<'de> Visitor<'de> for DateTimeVisitor {
         if !v.is_finite() {
             return Err(E::custom("timestamp is not finite"));
         }
-        DateTime::from_timestamp_micros((v * 1e6).round() as i64)
-            .ok_or_else(|| E::custom("timestamp out of range"))
+        let dt = DateTime::from_timestamp_micros((v * 1e6).round() as i64)
+            .ok_or_else(|| E::custom(OutOfRange::Datetime(format!("{v} (Unix seconds)"))))?;
+        check_datetime(dt).map_err(E::custom)
     }
 
     fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -168,8 +221,9 @@ impl<'de> Visitor<'de> for DateTimeVisitor {
                 "msgpack extension {tag} is not a timestamp"
             )));
         }
-        timestamp_from_ext_payload(&data)
-            .ok_or_else(|| de::Error::custom("malformed msgpack timestamp"))
+        let dt = timestamp_from_ext_payload(&data)
+            .ok_or_else(|| de::Error::custom("malformed msgpack timestamp"))?;
+        check_datetime(dt).map_err(de::Error::custom)
     }
 }
 
@@ -284,18 +338,18 @@ pub struct IsoDuration(pub TimeDelta);
 
 /// Error returned for a malformed ISO-8601 duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid ISO-8601 duration {0:?} (expected e.g. PT60S or P1DT2H)")]
+#[error("invalid ISO-8601 duration {0:?} (expected e.g. PT60S or P1DT2H, at most 100 years)")]
 pub struct InvalidDuration(pub String);
 
 impl IsoDuration {
-    /// A duration of whole seconds.
-    pub fn from_secs(secs: i64) -> Self {
-        Self(TimeDelta::seconds(secs))
+    /// A duration of whole seconds; `None` beyond [`MAX_DURATION_SECS`].
+    pub fn from_secs(secs: i64) -> Option<Self> {
+        (secs.unsigned_abs() <= MAX_DURATION_SECS as u64).then(|| Self(TimeDelta::seconds(secs)))
     }
 
-    /// A duration of fractional seconds; `None` if not finite or out of range.
+    /// A duration of fractional seconds; `None` if not finite or beyond [`MAX_DURATION_SECS`].
     pub fn from_secs_f64(secs: f64) -> Option<Self> {
-        if !secs.is_finite() || secs.abs() > 1e15 {
+        if !secs.is_finite() || secs.abs() > MAX_DURATION_SECS as f64 {
             return None;
         }
         Some(Self(TimeDelta::microseconds((secs * 1e6).round() as i64)))
@@ -352,7 +406,8 @@ impl IsoDuration {
             return Err(bad());
         }
         let micros = i64::try_from(if negative { -micros } else { micros }).map_err(|_| bad())?;
-        Ok(Self(TimeDelta::microseconds(micros)))
+        let d = check_duration(TimeDelta::microseconds(micros)).map_err(|_| bad())?;
+        Ok(Self(d))
     }
 }
 
@@ -389,15 +444,18 @@ impl<'de> Deserialize<'de> for IsoDuration {
                 IsoDuration::parse(v).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<IsoDuration, E> {
-                Ok(IsoDuration::from_secs(v))
+                IsoDuration::from_secs(v)
+                    .ok_or_else(|| E::custom(OutOfRange::Duration(format!("{v}s"))))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<IsoDuration, E> {
                 i64::try_from(v)
-                    .map(IsoDuration::from_secs)
-                    .map_err(|_| E::custom("duration out of range"))
+                    .ok()
+                    .and_then(IsoDuration::from_secs)
+                    .ok_or_else(|| E::custom(OutOfRange::Duration(format!("{v}s"))))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<IsoDuration, E> {
-                IsoDuration::from_secs_f64(v).ok_or_else(|| E::custom("duration out of range"))
+                IsoDuration::from_secs_f64(v)
+                    .ok_or_else(|| E::custom(OutOfRange::Duration(format!("{v}s"))))
             }
         }
         d.deserialize_any(V)
@@ -492,37 +550,82 @@ mod tests {
     }
 
     #[test]
+    fn duration_flags_take_seconds_or_units() {
+        use std::time::Duration;
+        assert_eq!(parse_secs("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_secs("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_secs("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_secs("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_secs("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "-1", "NaN", "inf", "1e300", "soon", "200years"] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn datetimes_outside_years_1_to_9999_are_refused() {
+        for bad in [
+            r#"{"at":"+262142-01-01T00:00:00Z"}"#,
+            r#"{"at":"10000-01-01T00:00:00Z"}"#,
+            r#"{"at":8210266876800}"#,
+            r#"{"at":-62135596801}"#,
+            r#"{"at":1e300}"#,
+        ] {
+            let err = serde_json::from_str::<Holder>(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("out of range") || err.contains("invalid"),
+                "{bad}: {err}"
+            );
+        }
+        let ok: Holder = serde_json::from_str(r#"{"at":"9999-12-31T23:59:59Z"}"#).unwrap();
+        assert_eq!(ok.at.to_rfc3339(), "9999-12-31T23:59:59+00:00");
+        let far = DateTime::from_timestamp(253_402_300_800, 0).unwrap();
+        let bytes = rmp_serde::to_vec_named(&Holder {
+            at: far,
+            maybe: None,
+        })
+        .unwrap();
+        assert!(rmp_serde::from_slice::<Holder>(&bytes).is_err());
+    }
+
+    #[test]
     fn durations_parse_and_print() {
         assert_eq!(
             IsoDuration::parse("PT60S").unwrap(),
-            IsoDuration::from_secs(60)
+            IsoDuration::from_secs(60).unwrap()
         );
         assert_eq!(
             IsoDuration::parse("PT5M").unwrap(),
-            IsoDuration::from_secs(300)
+            IsoDuration::from_secs(300).unwrap()
         );
         assert_eq!(
             IsoDuration::parse("P1DT2H").unwrap(),
-            IsoDuration::from_secs(93_600)
+            IsoDuration::from_secs(93_600).unwrap()
         );
         assert_eq!(
             IsoDuration::parse("P1W").unwrap(),
-            IsoDuration::from_secs(604_800)
+            IsoDuration::from_secs(604_800).unwrap()
         );
         assert_eq!(IsoDuration::parse("PT0.5S").unwrap().as_secs_f64(), 0.5);
         assert_eq!(
             IsoDuration::parse("-PT1S").unwrap(),
-            IsoDuration::from_secs(-1)
+            IsoDuration::from_secs(-1).unwrap()
         );
         for bad in ["", "P", "PT", "60", "P1Y", "PT1X", "P1H", "PTS", "P1DT"] {
             assert!(IsoDuration::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(IsoDuration::from_secs(60).to_string(), "PT60S");
+        assert_eq!(IsoDuration::from_secs(60).unwrap().to_string(), "PT60S");
         assert_eq!(
             IsoDuration::from_secs_f64(1.25).unwrap().to_string(),
             "PT1.25S"
         );
+        for far in ["P40000D", "PT1e20S", "-P40000D"] {
+            assert!(IsoDuration::parse(far).is_err(), "{far}");
+        }
+        for far in ["1e13", "1e20", "-1e20", "9223372036854775807"] {
+            assert!(serde_json::from_str::<IsoDuration>(far).is_err(), "{far}");
+        }
         let d: IsoDuration = serde_json::from_str("30").unwrap();
-        assert_eq!(d, IsoDuration::from_secs(30));
+        assert_eq!(d, IsoDuration::from_secs(30).unwrap());
     }
 }

@@ -25,6 +25,8 @@ pub struct TestApi {
     pub args: ServeArgs,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Responses that did not match the committed OpenAPI document (checked when dropped).
+    pub violations: crate::contract::Violations,
     /// The database (dropped after the server).
     pub database: TestDatabase,
 }
@@ -50,6 +52,7 @@ pub fn serve_args(db: &TestDatabase) -> ServeArgs {
         triggers: TriggerArgs::default(),
         scheduler: SchedulerArgs::default(),
         log_dir: None,
+        connections: Default::default(),
     }
 }
 
@@ -72,7 +75,9 @@ impl TestApi {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(listener, async move {
+        let violations = crate::contract::Violations::default();
+        let app = crate::contract::record(server.router(), violations.clone());
+        let task = tokio::spawn(server.serve_router(app, listener, async move {
             let _ = rx.await;
         }));
         Some(Self {
@@ -82,6 +87,7 @@ impl TestApi {
             args,
             shutdown: Some(tx),
             task: Some(task),
+            violations,
             database,
         })
     }
@@ -140,6 +146,16 @@ impl Drop for TestApi {
         }
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        // Every response the test provoked must be what the document says.
+        if !std::thread::panicking()
+            && let Ok(v) = self.violations.lock()
+        {
+            assert!(
+                v.is_empty(),
+                "responses that break openapi/execution-api.json:\n  {}",
+                v.join("\n  ")
+            );
         }
     }
 }

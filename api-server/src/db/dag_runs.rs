@@ -73,12 +73,16 @@ fn already_exists(dag_id: &str, run_id: &str) -> StoreError {
     )
 }
 
-/// Inserts a DAG run; a run with the same (dag_id, run_id) is a conflict.
+/// Inserts a DAG run; a run with the same (dag_id, run_id) is a conflict. Every run is created
+/// here, so this is where run ids are checked (as Airflow checks them; see
+/// [`airlock_protocol::dag::validate_run_id`]).
 pub async fn insert_dag_run(
     conn: &mut AnyConnection,
     run: &NewDagRun,
     now: DateTime<Utc>,
 ) -> StoreResult<i64> {
+    airlock_protocol::dag::validate_run_id(&run.run_id)
+        .map_err(|e| StoreError::invalid("invalid_run_id", e))?;
     let conf = run
         .conf
         .as_ref()

@@ -5,6 +5,7 @@ use airlock_protocol::api::{
     TIStatePayload, TISuccessStatePayload, TaskRef,
 };
 use airlock_protocol::state::TaskInstanceState;
+use airlock_protocol::time::IsoDuration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{Any, AnyConnection, Executor};
@@ -314,7 +315,10 @@ pub async fn update_task_instance_state(
         }
         TIStatePayload::Deferred(p) => defer(&mut tx, &id_s, p, now).await?,
         TIStatePayload::AwaitingInput(p) => {
-            let deadline = p.timeout.map(|t| to_micros(now + t.0));
+            let deadline = p
+                .timeout
+                .map(|t| deadline_after(now, t, "timeout"))
+                .transpose()?;
             let kwargs = serde_json::to_string(&p.next_kwargs.clone().unwrap_or_default())
                 .map_err(|e| StoreError::rejected("invalid_next_kwargs", e.to_string()))?;
             sqlx::query(
@@ -422,6 +426,20 @@ pub(crate) async fn archive_current_try(tx: &mut WriteTx, old: Uuid, at: i64) ->
     Ok(new)
 }
 
+/// `now + d` as stored, or a refusal naming `field` (checked: durations are bounded where they
+/// enter, but arithmetic on them never trusts that).
+fn deadline_after(now: DateTime<Utc>, d: IsoDuration, field: &str) -> StoreResult<i64> {
+    now.checked_add_signed(d.0)
+        .and_then(|at| airlock_protocol::time::check_datetime(at).ok())
+        .map(to_micros)
+        .ok_or_else(|| {
+            StoreError::rejected(
+                "invalid_duration",
+                format!("{field} {d} reaches beyond the year 9999"),
+            )
+        })
+}
+
 async fn defer(
     tx: &mut WriteTx,
     id: &str,
@@ -464,7 +482,11 @@ async fn defer(
     .bind(trigger_id)
     .bind(&p.next_method)
     .bind(next_kwargs.to_string())
-    .bind(p.trigger_timeout.map(|t| to_micros(now + t.0)))
+    .bind(
+        p.trigger_timeout
+            .map(|t| deadline_after(now, t, "trigger_timeout"))
+            .transpose()?,
+    )
     .bind(to_micros(now))
     .execute(tx.conn())
     .await?;

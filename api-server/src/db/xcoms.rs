@@ -158,6 +158,24 @@ pub async fn set_xcom(
             k.dag_id, k.run_id
         )));
     }
+    // An XCom belongs to a task instance: none is written for one that does not exist.
+    let owner: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
+         AND map_index = $4",
+    )
+    .bind(&k.dag_id)
+    .bind(&k.run_id)
+    .bind(&k.task_id)
+    .bind(map_index)
+    .fetch_optional(tx.conn())
+    .await?;
+    if owner.is_none() {
+        return Err(StoreError::not_found(format!(
+            "Task Instance with dag_id {:?}, run_id {:?}, task_id {:?} and map_index {map_index} \
+             not found",
+            k.dag_id, k.run_id, k.task_id
+        )));
+    }
     sqlx::query(
         "INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value, dag_result, timestamp) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -273,7 +291,11 @@ pub fn python_slice(n: usize, start: Option<i64>, stop: Option<i64>, step: i64) 
     let mut i = start;
     while (step > 0 && i < stop) || (step < 0 && i > stop) {
         out.push(i as usize);
-        i += step;
+        // Past the end of i64 is past the end of the list.
+        match i.checked_add(step) {
+            Some(next) => i = next,
+            None => break,
+        }
     }
     out
 }
@@ -295,5 +317,8 @@ mod tests {
         assert_eq!(s(Some(10), None, 1), Vec::<usize>::new());
         assert_eq!(s(Some(-10), Some(2), 1), [0, 1]);
         assert_eq!(python_slice(0, None, None, -1), Vec::<usize>::new());
+        assert_eq!(s(Some(4), None, i64::MAX), [4]);
+        assert_eq!(s(Some(i64::MIN), Some(i64::MAX), i64::MAX), [0]);
+        assert_eq!(s(Some(i64::MAX), Some(i64::MIN), i64::MIN), [4]);
     }
 }

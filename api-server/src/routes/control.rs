@@ -88,22 +88,6 @@ pub async fn patch_dag(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_run_id(run_id: &str) -> Result<(), StoreError> {
-    let bad = run_id.is_empty()
-        || run_id.len() > airlock_protocol::dag::MAX_ID_LEN
-        || run_id.chars().any(|c| c.is_control() || c == '/');
-    if bad {
-        return Err(StoreError::invalid(
-            "invalid_run_id",
-            format!(
-                "run id {run_id:?} must have 1 to {} characters, without '/' or control characters",
-                airlock_protocol::dag::MAX_ID_LEN
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Trigger a run of a DAG; the scheduler runs it.
 #[utoipa::path(post, path = "/airlock/control/dags/{dag_id}/runs", tag = "Airlock Control",
     params(("dag_id" = String, Path, description = "DAG id")),
@@ -124,7 +108,6 @@ pub async fn trigger_run(
     let run_id = p
         .run_id
         .unwrap_or_else(|| format!("manual__{}", airlock_protocol::time::to_rfc3339(&now)));
-    check_run_id(&run_id)?;
     let logical_date = p.logical_date.unwrap_or(now);
     let run = NewDagRun {
         dag_id: dag_id.clone(),

@@ -95,6 +95,7 @@ pub struct CountParams {
     /// DAG id.
     dag_id: String,
     /// Only these logical dates (repeat the key).
+    #[serde(default, with = "airlock_protocol::time::ts_vec_opt")]
     logical_dates: Option<Vec<DateTime<Utc>>>,
     /// Only these runs (repeat the key).
     run_ids: Option<Vec<String>>,
@@ -105,7 +106,7 @@ pub struct CountParams {
 /// Count runs of a DAG.
 #[utoipa::path(get, path = "/dag-runs/count", tag = "Dag Runs",
     params(CountParams),
-    responses((status = 200, description = "The count", body = i64)),
+    responses((status = 200, description = "The count", body = i64, content_type = "application/json")),
     security(("JWTBearer" = [])))]
 pub async fn get_dr_count(
     State(s): State<AppState>,
@@ -128,6 +129,7 @@ pub struct PreviousParams {
     /// DAG id.
     dag_id: String,
     /// Only runs strictly before this logical date.
+    #[serde(with = "airlock_protocol::time::ts")]
     logical_date: DateTime<Utc>,
     /// Only runs in this state.
     state: Option<DagRunState>,

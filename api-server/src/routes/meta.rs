@@ -2,13 +2,14 @@
 
 use std::sync::OnceLock;
 
-use airlock_protocol::api::HTTPValidationError;
+use airlock_protocol::api::{ErrorDetail, HTTPValidationError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use utoipa::PartialSchema;
+use utoipa::openapi::schema::OneOfBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, ResponseBuilder};
 
@@ -91,6 +92,10 @@ pub fn add_shared_parts(doc: &mut OpenApi) {
         .schemas
         .entry("HTTPValidationError".into())
         .or_insert_with(HTTPValidationError::schema);
+    components
+        .schemas
+        .entry("ErrorDetail".into())
+        .or_insert_with(ErrorDetail::schema);
     for item in doc.paths.paths.values_mut() {
         let ops = [
             &mut item.get,
@@ -102,9 +107,20 @@ pub fn add_shared_parts(doc: &mut OpenApi) {
         ];
         for op in ops.into_iter().flatten() {
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_body = op.request_body.is_some();
             let r = &mut op.responses.responses;
             r.entry("400".into())
                 .or_insert_with(|| error_response("Unsupported airflow-api-version header"));
+            if has_body {
+                r.entry("408".into()).or_insert_with(|| {
+                    error_response("The body did not arrive within the body-read timeout")
+                });
+                r.entry("413".into())
+                    .or_insert_with(|| error_response("The body is larger than the limit"));
+            }
+            r.entry("503".into()).or_insert_with(|| {
+                error_response("The database is busy or unreachable; safe to retry")
+            });
             if secured {
                 r.entry("401".into())
                     .or_insert_with(|| error_response("Missing auth token"));
@@ -115,19 +131,26 @@ pub fn add_shared_parts(doc: &mut OpenApi) {
                     )
                 });
             }
-            r.entry("422".into()).or_insert_with(|| {
-                ResponseBuilder::new()
-                    .description("Validation error")
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                                "HTTPValidationError",
-                            ))))
-                            .build(),
-                    )
-                    .into()
-            });
+            // A malformed request (FastAPI's list of problems) or a well-formed one whose
+            // content is refused (`{"reason", "message"}`), whatever the route declared.
+            let unprocessable = ResponseBuilder::new()
+                .description("Validation error, or content the server refuses")
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(
+                            OneOfBuilder::new()
+                                .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                                    "HTTPValidationError",
+                                )))
+                                .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                                    "HTTPExceptionResponse",
+                                ))),
+                        ))
+                        .build(),
+                )
+                .into();
+            r.insert("422".into(), unprocessable);
             r.entry("500".into())
                 .or_insert_with(|| error_response("Database error"));
         }

@@ -17,10 +17,14 @@ mod triggerer;
 mod variables;
 mod xcoms;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, patch, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use utoipa::OpenApi;
 
 use crate::auth;
@@ -28,8 +32,10 @@ use crate::extract::BodyLimit;
 use crate::state::AppState;
 use crate::version;
 
-/// The whole application: `/execution/...` plus `/.well-known/jwks.json`.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+/// The whole application: `/execution/...` plus `/.well-known/jwks.json`. Bodies larger than
+/// `body_limit` are refused (at once when `Content-Length` says so), bodies slower than
+/// `body_read_timeout` too, and a handler that panics still answers 500.
+pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -> Router {
     use task_instance_queries as tiq;
     use task_instances as ti;
     let api = Router::new()
@@ -187,8 +193,11 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/.well-known/jwks.json", get(meta::jwks))
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn(crate::guard::refuse_declared_oversize))
         .layer(axum::Extension(BodyLimit(body_limit)))
+        .layer(RequestBodyDeadlineLayer::new(body_read_timeout))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(crate::guard::panic_response))
         .with_state(state)
 }
 

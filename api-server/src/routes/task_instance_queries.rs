@@ -55,7 +55,7 @@ impl From<TiCountParams> for TiFilter {
 #[utoipa::path(get, path = "/task-instances/count", tag = "Task Instances",
     params(TiCountParams),
     responses(
-        (status = 200, description = "The count", body = i64),
+        (status = 200, description = "The count", body = i64, content_type = "application/json"),
         (status = 404, description = "Task group not found", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn get_task_instance_count(
@@ -87,6 +87,7 @@ pub async fn get_task_instance_states(
 #[into_params(parameter_in = Query)]
 pub struct PreviousTiParams {
     /// Only runs strictly before this logical date.
+    #[serde(default, with = "airlock_protocol::time::ts_opt")]
     logical_date: Option<DateTime<Utc>>,
     /// Map index (−1 for unmapped tasks).
     #[serde(default = "unmapped")]

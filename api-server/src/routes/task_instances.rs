@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::{Scope, StartCaller, TaskCaller};
 use crate::db::{self, StateChange};
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, Path};
+use crate::extract::{JsonBody, Path, RawBody, parse_json};
 use crate::state::AppState;
 use crate::store_error::StoreError;
 
@@ -183,7 +183,7 @@ pub async fn ti_put_rtif(
 /// Set the rendered map index (the label of a mapped task instance).
 #[utoipa::path(patch, path = "/task-instances/{task_instance_id}/rendered-map-index", tag = "Task Instances",
     params(("task_instance_id" = Uuid, Path, description = "Task instance id")),
-    request_body(content = String, description = "The rendered map index, as a JSON string"),
+    request_body(content = String, content_type = "application/json", description = "The rendered map index, as a JSON string"),
     responses(
         (status = 204, description = "Stored"),
         (status = 404, description = "Task Instance not found", body = HTTPExceptionResponse),
@@ -193,9 +193,10 @@ pub async fn ti_patch_rendered_map_index(
     State(s): State<AppState>,
     caller: TaskCaller,
     Path(id): Path<Uuid>,
-    JsonBody(value): JsonBody<String>,
+    RawBody(body): RawBody,
 ) -> ApiResult<StatusCode> {
     caller.require_ti(id)?;
+    let value: String = parse_json(&body)?;
     db::set_rendered_map_index(&s.db, id, &value).await?;
     Ok(StatusCode::NO_CONTENT)
 }

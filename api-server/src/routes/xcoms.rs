@@ -78,7 +78,7 @@ pub async fn get_xcom(s: &AppState, k: XComKey, p: GetXComParams) -> ApiResult<J
 #[utoipa::path(get, path = "/xcoms/{dag_id}/{run_id}/{task_id}/{key}/item/{offset}", tag = "XComs",
     params(("dag_id" = String, Path), ("run_id" = String, Path), ("task_id" = String, Path), ("key" = String, Path), ("offset" = i64, Path, description = "Position by map index; negative counts from the end")),
     responses(
-        (status = 200, description = "The value", body = Object),
+        (status = 200, description = "The value (any JSON)", body = Value),
         (status = 404, description = "XCom not found", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn get_mapped_xcom_by_index(
@@ -104,11 +104,34 @@ pub struct SliceParams {
     include_prior_dates: bool,
 }
 
+/// Largest `start`, `stop` or `step` of a slice, either way: far beyond any list a task can
+/// map over, and far from where index arithmetic overflows.
+const MAX_SLICE_BOUND: i64 = 1 << 31;
+
+impl SliceParams {
+    fn check(&self) -> ApiResult<()> {
+        for (name, v) in [
+            ("start", self.start),
+            ("stop", self.stop),
+            ("step", self.step),
+        ] {
+            if v.is_some_and(|v| v.unsigned_abs() > MAX_SLICE_BOUND as u64) {
+                return Err(ApiError::invalid(
+                    vec![json!("query"), json!(name)],
+                    "less_than_equal",
+                    format!("{name} must be between -{MAX_SLICE_BOUND} and {MAX_SLICE_BOUND}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Get `values[start:stop:step]` (Python slice semantics) of a mapped task's values.
 #[utoipa::path(get, path = "/xcoms/{dag_id}/{run_id}/{task_id}/{key}/slice", tag = "XComs",
     params(("dag_id" = String, Path), ("run_id" = String, Path), ("task_id" = String, Path), ("key" = String, Path), SliceParams),
     responses(
-        (status = 200, description = "The values", body = Vec<Object>),
+        (status = 200, description = "The values (any JSON each)", body = Vec<Value>),
         (status = 422, description = "A zero step", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn get_mapped_xcom_by_slice(
@@ -128,6 +151,7 @@ pub async fn get_any(State(s): State<AppState>, req: Request) -> ApiResult<Respo
     let Path(p) = Path::<XComPath>::from_request_parts(&mut parts, &s).await?;
     if let Some(base) = p.key.strip_suffix("/slice") {
         let Query(q) = Query::<SliceParams>::from_request_parts(&mut parts, &s).await?;
+        q.check()?;
         let k = key_of(XComPath {
             key: base.to_owned(),
             ..p

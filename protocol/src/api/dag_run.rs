@@ -49,6 +49,7 @@ pub struct DagRun {
     /// Asset events that triggered it.
     pub consumed_asset_events: Vec<AssetEventDagRunReference>,
     /// Partition key.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     #[serde(deserialize_with = "super::required_nullable")]
     pub partition_key: Option<String>,
     /// Partition date.

@@ -42,8 +42,9 @@ where
     <Option<T> as serde::Deserialize>::deserialize(d)
 }
 
+// `$text` is a `tt` for the reason given at `string_enum!` in `state.rs`.
 macro_rules! literal_state {
-    ($(#[$meta:meta])* $name:ident = $text:literal) => {
+    ($(#[$meta:meta])* $name:ident = $text:tt) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]

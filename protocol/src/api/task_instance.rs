@@ -318,8 +318,16 @@ impl<'de> Deserialize<'de> for TIStatePayload {
             Some(_) => return Err(D::Error::custom("`state` must be a string")),
             None => return Err(D::Error::missing_field("state")),
         };
+        // The variant is parsed from a buffered value, so the caller's path tracking cannot see
+        // inside it: name the field at the start of the message instead (`end_date: ...`).
         fn parse<T: serde::de::DeserializeOwned, E: Error>(v: serde_json::Value) -> Result<T, E> {
-            serde_json::from_value(v).map_err(E::custom)
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                match path.as_str() {
+                    "." | "" => E::custom(e.into_inner()),
+                    _ => E::custom(format!("{path}: {}", e.into_inner())),
+                }
+            })
         }
         Ok(match state.as_str() {
             "success" => Self::Success(parse(value)?),

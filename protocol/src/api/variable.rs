@@ -8,6 +8,7 @@ pub struct VariableResponse {
     /// The key.
     pub key: String,
     /// The value (a string; JSON values are stored serialised).
+    #[cfg_attr(feature = "schema", schema(required = true))]
     #[serde(deserialize_with = "super::required_nullable")]
     pub value: Option<String>,
 }
@@ -18,6 +19,7 @@ pub struct VariableResponse {
 #[serde(deny_unknown_fields)]
 pub struct VariablePostBody {
     /// The new value.
+    #[cfg_attr(feature = "schema", schema(required = true))]
     #[serde(deserialize_with = "super::required_nullable")]
     pub val: Option<String>,
     /// An optional description.

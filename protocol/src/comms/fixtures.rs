@@ -157,7 +157,7 @@ pub fn all() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                     trigger_kwargs: Some(
                         json!({"moment": "2026-01-01T00:10:00Z", "end_from_trigger": false}),
                     ),
-                    trigger_timeout: Some(IsoDuration::from_secs(60)),
+                    trigger_timeout: Some(IsoDuration::from_secs(60).expect("in range")),
                     queue: None,
                     next_method: "execute_complete".into(),
                     next_kwargs: Some(obj(json!({"x": 1}))),
@@ -206,7 +206,7 @@ pub fn all() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "AwaitInputTask",
             AwaitInputTask {
                 state: AwaitingInputLiteral::Value,
-                timeout: Some(IsoDuration::from_secs(3600)),
+                timeout: Some(IsoDuration::from_secs(3600).expect("in range")),
                 next_method: "on_input".into(),
                 next_kwargs: None,
                 rendered_map_index: None,

@@ -14,7 +14,7 @@ both_backends!(malformed_bodies_and_unknown_routes, |api| {
     for (body, kind) in [
         ("{", "json_invalid"),
         ("", "json_invalid"),
-        ("[]", "type_error"),
+        ("[]", "model_attributes_type"),
         (
             r#"{"state":"running","hostname":"h","unixname":"u","pid":"one","start_date":"2026-01-01T00:00:00Z"}"#,
             "type_error",

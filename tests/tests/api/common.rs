@@ -1,5 +1,6 @@
 //! Helpers shared by the API suites.
 
+pub use airlock_api_server::auth::Scope;
 pub use airlock_e2e::{Backend, TestApi};
 pub use reqwest::{Method, StatusCode};
 pub use serde_json::{Value, json};
@@ -91,4 +92,57 @@ pub async fn state_of(api: &TestApi, ti: Uuid) -> Option<String> {
         .expect("task instance exists")
         .state
         .map(|s| s.as_str().to_owned())
+}
+
+/// A request with an admin token.
+pub fn admin(api: &TestApi, method: Method, path: &str) -> reqwest::RequestBuilder {
+    let token = api.tokens().issue("tester", Scope::Admin, None);
+    api.req(method, path, None).bearer_auth(token)
+}
+
+/// A task of a DAG definition, with no retry delay.
+pub fn task(id: &str, up: &[&str]) -> Value {
+    json!({"task_id": id, "upstream": up, "retry_delay": 0})
+}
+
+/// Registers `dags` as bundle `bundle`.
+pub async fn register(api: &TestApi, bundle: &str, dags: Value) -> reqwest::Response {
+    admin(
+        api,
+        Method::PUT,
+        &format!("/airlock/control/bundles/{bundle}"),
+    )
+    .json(&json!({"bundle": bundle, "dags": dags}))
+    .send()
+    .await
+    .unwrap()
+}
+
+/// Triggers run `run` of `dag` through the control API.
+pub async fn trigger(api: &TestApi, dag: &str, run: &str) -> reqwest::Response {
+    admin(
+        api,
+        Method::POST,
+        &format!("/airlock/control/dags/{dag}/runs"),
+    )
+    .json(&json!({"run_id": run}))
+    .send()
+    .await
+    .unwrap()
+}
+
+/// One executor tick (no waiting); the workloads it hands out.
+pub async fn tick(api: &TestApi, executor: &str, slots: u32, holding: &[Uuid]) -> Vec<Value> {
+    let r = admin(
+        api,
+        Method::POST,
+        &format!("/airlock/control/executors/{executor}/tick"),
+    )
+    .json(&json!({"slots": slots, "wait_ms": 0, "holding": holding}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["workloads"].as_array().unwrap().clone()
 }

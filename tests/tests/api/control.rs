@@ -1,56 +1,6 @@
 //! The control API: bundle registration, runs, the executor tick and events, logs.
 
-use airlock_api_server::auth::Scope;
-
 use crate::common::*;
-
-fn admin(api: &TestApi, method: Method, path: &str) -> reqwest::RequestBuilder {
-    let token = api.tokens().issue("tester", Scope::Admin, None);
-    api.req(method, path, None).bearer_auth(token)
-}
-
-fn task(id: &str, up: &[&str]) -> Value {
-    json!({"task_id": id, "upstream": up, "retry_delay": 0})
-}
-
-async fn register(api: &TestApi, bundle: &str, dags: Value) -> reqwest::Response {
-    admin(
-        api,
-        Method::PUT,
-        &format!("/airlock/control/bundles/{bundle}"),
-    )
-    .json(&json!({"bundle": bundle, "dags": dags}))
-    .send()
-    .await
-    .unwrap()
-}
-
-async fn trigger(api: &TestApi, dag: &str, run: &str) -> reqwest::Response {
-    admin(
-        api,
-        Method::POST,
-        &format!("/airlock/control/dags/{dag}/runs"),
-    )
-    .json(&json!({"run_id": run}))
-    .send()
-    .await
-    .unwrap()
-}
-
-async fn tick(api: &TestApi, executor: &str, slots: u32, holding: &[Uuid]) -> Vec<Value> {
-    let r = admin(
-        api,
-        Method::POST,
-        &format!("/airlock/control/executors/{executor}/tick"),
-    )
-    .json(&json!({"slots": slots, "wait_ms": 0, "holding": holding}))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    body["workloads"].as_array().unwrap().clone()
-}
 
 fn ids(work: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = work

@@ -8,6 +8,7 @@ mod airlock_routes;
 mod assets;
 mod auth;
 mod bad_input;
+mod boundary;
 mod concurrency;
 mod control;
 mod dag_runs;

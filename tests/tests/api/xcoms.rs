@@ -97,7 +97,14 @@ both_backends!(set_get_head_delete, |api| {
 });
 
 both_backends!(mapped_values_items_slices_and_offsets, |api| {
-    let ti = seed(&api, &[("m", 0)]).await[0];
+    let tasks: Vec<Value> = (0..5)
+        .map(|i| json!({"task_id": "m", "map_index": i}))
+        .collect();
+    let ti = api
+        .seed(json!({"dag_id": "demo", "run_id": "r1", "tasks": tasks}))
+        .await
+        .task_instances[0]
+        .id;
     for i in 0..5 {
         let value = if i == 2 { Value::Null } else { json!(i * 10) };
         let r = api

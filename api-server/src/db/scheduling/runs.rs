@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::rules::{Decision, UpstreamCounts, evaluate};
 use super::{PassReport, SchedulerSettings, update_ids};
-use crate::db::{DbError, NewTaskInstance, Sql, WriteTx, dag_tasks, parse_value, to_micros};
+use crate::db::{NewTaskInstance, Sql, WriteTx, dag_tasks, parse_value, to_micros};
 use crate::store_error::StoreResult;
 
 /// The plans of the DAGs a pass has needed so far (each loaded at most once per pass, and only
@@ -188,10 +188,16 @@ async fn decide(
     for r in rows {
         let state = match r.state.as_deref() {
             None => None,
-            Some(s) => Some(s.parse().map_err(|_| DbError::Corrupt {
-                table: "task_instance",
-                detail: format!("state {s:?}"),
-            })?),
+            Some(s) => match s.parse() {
+                Ok(state) => Some(state),
+                Err(_) => {
+                    // A state no version of Airlock writes: fail that row, schedule the rest.
+                    let reason = format!("unknown task instance state {s:?} in the database");
+                    super::timed::fail_unschedulable(tx, &r.id, s, &reason, now).await?;
+                    report.not_run += 1;
+                    Some(TaskInstanceState::Failed)
+                }
+            },
         };
         tis.push(Ti {
             id: r.id,

@@ -50,11 +50,18 @@ pub(super) async fn due_retries(
             r.try_number,
         );
         let ended = r.end_date.map_or(now, from_micros);
-        let at = ended + TimeDelta::microseconds((delay * 1e6) as i64);
-        if at <= now {
-            due.push(r.id);
-        } else {
-            report.due_at(at);
+        // Checked: a stored end date near the end of time must fail its own row, never the pass.
+        match ended.checked_add_signed(TimeDelta::microseconds((delay * 1e6) as i64)) {
+            Some(at) if at <= now => due.push(r.id),
+            Some(at) => report.due_at(at),
+            None => {
+                let reason = format!(
+                    "cannot schedule a retry: the try's end date {ended} plus the retry delay \
+                     is out of range"
+                );
+                fail_unschedulable(tx, &r.id, "up_for_retry", &reason, now).await?;
+                report.not_run += 1;
+            }
         }
     }
     report.retried += update_ids(
@@ -66,6 +73,31 @@ pub(super) async fn due_retries(
         to_micros(now),
         &due,
     )
+    .await?;
+    Ok(())
+}
+
+/// Fails a task instance (still in `state`) that the pass cannot decide about because of a value
+/// stored for it, with `reason`, so that it stops blocking its run and every other row is still
+/// scheduled.
+pub(super) async fn fail_unschedulable(
+    tx: &mut WriteTx,
+    id: &str,
+    state: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tracing::warn!(task_instance = %id, %reason, "failing a task instance the scheduler cannot schedule");
+    let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+    sqlx::query(
+        "UPDATE task_instance SET state = 'failed', retry_reason = $3, end_date = $4, \
+         updated_at = $4 WHERE id = $1 AND state = $2",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(reason)
+    .bind(to_micros(now))
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
