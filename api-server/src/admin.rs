@@ -175,9 +175,13 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
     })
 }
 
-/// Creates or replaces a Connection.
-pub async fn set_connection(db: &Db, conn: &ConnectionResponse) -> StoreResult<()> {
-    db::put_connection(db, conn, db::now()).await?;
+/// Creates or replaces a Connection (its password and extra encrypted with `cipher`).
+pub async fn set_connection(
+    db: &Db,
+    cipher: &crate::cipher::SecretCipher,
+    conn: &ConnectionResponse,
+) -> StoreResult<()> {
+    db::put_connection(db, cipher, conn, db::now()).await?;
     Ok(())
 }
 

@@ -106,6 +106,9 @@ pub struct ServeArgs {
     /// Trigger settings.
     #[command(flatten)]
     pub triggers: TriggerArgs,
+    /// The key of secrets at rest.
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     /// Scheduler settings.
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
@@ -203,13 +206,29 @@ impl SchedulerArgs {
     }
 }
 
-/// How triggers are stored and handed to triggerers.
+/// The key that encrypts secrets at rest (trigger arguments, Connection passwords and extras).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SecretArgs {
+    /// Key encrypting secrets at rest (32 bytes, base64). Default: generated once into
+    /// `<home>/secrets.key`.
+    #[arg(long, env = "AIRLOCK_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
+}
+
+impl SecretArgs {
+    /// The cipher: the configured key, or the one kept in (and generated into) the data
+    /// directory.
+    pub fn cipher(
+        &self,
+        home: &std::path::Path,
+    ) -> Result<crate::cipher::SecretCipher, crate::cipher::CipherError> {
+        crate::cipher::SecretCipher::load(self.secrets_key.as_deref(), &home.join("secrets.key"))
+    }
+}
+
+/// How triggers are handed to triggerers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TriggerArgs {
-    /// Key encrypting trigger arguments at rest (32 bytes, base64). Default: generated once
-    /// into `<home>/trigger-kwargs.key`.
-    #[arg(long, env = "AIRLOCK_TRIGGER_KWARGS_KEY", hide_env_values = true)]
-    pub trigger_kwargs_key: Option<String>,
     /// Seconds without a heartbeat after which a triggerer's triggers go to other triggerers.
     #[arg(long, env = "AIRLOCK_TRIGGERER_HEALTH_TIMEOUT", default_value_t = 10.0)]
     pub triggerer_health_timeout: f64,
@@ -221,7 +240,6 @@ pub struct TriggerArgs {
 impl Default for TriggerArgs {
     fn default() -> Self {
         Self {
-            trigger_kwargs_key: None,
             triggerer_health_timeout: 10.0,
             trigger_claim_batch: 500,
         }

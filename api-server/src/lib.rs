@@ -11,12 +11,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cipher;
 pub mod config;
 pub mod db;
+pub mod env_secrets;
 pub mod error;
 pub mod extract;
 pub mod guard;
-pub mod kwargs_cipher;
 pub mod routes;
 pub mod secret_file;
 pub mod server;

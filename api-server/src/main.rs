@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use airlock_api_server::admin::{self, RunSpec};
 use airlock_api_server::auth::Scope;
-use airlock_api_server::config::{AuthArgs, DatabaseArgs, ServeArgs};
+use airlock_api_server::config::{AuthArgs, DatabaseArgs, SecretArgs, ServeArgs};
 use airlock_api_server::server::{self, Server};
 use airlock_protocol::api::ConnectionResponse;
 use anyhow::Context;
@@ -80,6 +80,8 @@ enum Admin {
     SetConnection {
         #[command(flatten)]
         db: DatabaseArgs,
+        #[command(flatten)]
+        secrets: SecretArgs,
         /// Connection id.
         conn_id: String,
         /// Type (`postgres`, `http`, ...).
@@ -115,13 +117,11 @@ enum Admin {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let hardened = airlock_process::harden();
+    airlock_process::init_tracing("info,sqlx=warn,tower_http=info");
+    if let Err(e) = hardened {
+        tracing::warn!(error = %e, "cannot make this process non-dumpable");
+    }
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Openapi => {
@@ -147,7 +147,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database = %redact(&args.db.url()),
         "serving the Task Execution API under /execution"
     );
-    server.serve(listener, server::shutdown_signal()).await?;
+    server
+        .serve(listener, airlock_process::shutdown_signal())
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -220,6 +222,7 @@ async fn run_admin(cmd: Admin) -> anyhow::Result<()> {
         }
         Admin::SetConnection {
             db,
+            secrets,
             conn_id,
             conn_type,
             host,
@@ -240,7 +243,8 @@ async fn run_admin(cmd: Admin) -> anyhow::Result<()> {
                 port,
                 extra,
             };
-            admin::set_connection(&database, &conn).await?;
+            let cipher = secrets.cipher(&db.home)?;
+            admin::set_connection(&database, &cipher, &conn).await?;
         }
         Admin::ShowTi { db, ti } => {
             let database = server::open_database(&db).await?;

@@ -9,9 +9,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth::{KeyError, TokenAuthority};
+use crate::cipher::CipherError;
 use crate::config::{AuthArgs, ConnectionArgs, DatabaseArgs, ServeArgs};
 use crate::db::{Backend, Db, DbError};
-use crate::kwargs_cipher::{CipherError, KwargsCipher};
 use crate::state::{AppState, Scheduling, Triggers};
 
 /// Why the server could not start.
@@ -23,9 +23,12 @@ pub enum StartError {
     /// The signing keys could not be loaded.
     #[error("keys: {0}")]
     Keys(#[from] KeyError),
-    /// The trigger kwargs key could not be loaded.
-    #[error("trigger kwargs key: {0}")]
+    /// The secrets key could not be loaded.
+    #[error("secrets key: {0}")]
     Cipher(#[from] CipherError),
+    /// An `AIRLOCK_VAR_*` or `AIRLOCK_CONN_*` variable cannot be read.
+    #[error(transparent)]
+    EnvSecret(#[from] crate::env_secrets::EnvSecretError),
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
     Home {
@@ -36,14 +39,25 @@ pub enum StartError {
     },
 }
 
-/// Opens (creating and migrating if needed) the database the settings name.
+/// Opens (creating and migrating if needed) the database the settings name. The data directory
+/// is made private (0700) and an embedded database file 0600: they hold the signing secret,
+/// the admin token and every Variable.
 pub async fn open_database(args: &DatabaseArgs) -> Result<Db, StartError> {
-    std::fs::create_dir_all(&args.home).map_err(|source| StartError::Home {
+    use std::os::unix::fs::PermissionsExt;
+    let home_error = |source| StartError::Home {
         path: args.home.clone(),
         source,
-    })?;
+    };
+    std::fs::create_dir_all(&args.home).map_err(home_error)?;
+    std::fs::set_permissions(&args.home, std::fs::Permissions::from_mode(0o700))
+        .map_err(home_error)?;
     let db = Db::connect(&args.url(), args.db_max_connections).await?;
     db.migrate().await?;
+    // SQLite creates its -wal and -shm files with the database file's mode.
+    if let Some(file) = db.sqlite_file() {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            .map_err(home_error)?;
+    }
     Ok(db)
 }
 
@@ -115,9 +129,7 @@ impl Server {
         let db = open_database(&args.db).await?;
         let tokens = Arc::new(load_authority(&args.auth, &args.db)?);
         let t = &args.triggers;
-        let key_file = args.db.home.join("trigger-kwargs.key");
         let triggers = Arc::new(Triggers {
-            cipher: KwargsCipher::load(t.trigger_kwargs_key.as_deref(), &key_file)?,
             created: tokio::sync::Notify::new(),
             health_timeout: chrono::TimeDelta::milliseconds(
                 (t.triggerer_health_timeout.max(0.0) * 1000.0) as i64,
@@ -131,6 +143,8 @@ impl Server {
             state: AppState {
                 db,
                 tokens,
+                cipher: Arc::new(args.secrets.cipher(&args.db.home)?),
+                env_secrets: Arc::new(crate::env_secrets::EnvSecrets::from_env()?),
                 triggers,
                 stopping,
                 scheduling: Arc::new(Scheduling::new(args.scheduler.settings(), args.log_dir())),
@@ -235,28 +249,6 @@ impl Server {
         }
         self.state.db.close().await;
         Ok(())
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }
 

@@ -7,8 +7,8 @@ use chrono::TimeDelta;
 use tokio::sync::{Notify, watch};
 
 use crate::auth::TokenAuthority;
+use crate::cipher::SecretCipher;
 use crate::db::{Db, SchedulerSettings};
-use crate::kwargs_cipher::KwargsCipher;
 
 /// Shared handler state.
 #[derive(Clone)]
@@ -19,6 +19,10 @@ pub struct AppState {
     pub tokens: Arc<TokenAuthority>,
     /// Trigger handling.
     pub triggers: Arc<Triggers>,
+    /// Encrypts and decrypts secrets at rest.
+    pub cipher: Arc<SecretCipher>,
+    /// Variables and Connections from the server's environment, looked up first.
+    pub env_secrets: Arc<crate::env_secrets::EnvSecrets>,
     /// Turns true when the server starts shutting down (long polls return early).
     pub stopping: watch::Receiver<bool>,
     /// Scheduling.
@@ -60,8 +64,6 @@ impl Scheduling {
 
 /// What the trigger routes need.
 pub struct Triggers {
-    /// Encrypts trigger arguments at rest.
-    pub cipher: KwargsCipher,
     /// Wakes long-polling claims when a trigger is created (or could be claimed).
     pub created: Notify,
     /// How long a triggerer may be silent before its triggers go to others.

@@ -3,7 +3,6 @@
 
 mod cli;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +71,8 @@ enum TasksCommand {
 }
 
 fn main() -> ExitCode {
+    // Every `airlock` process holds an admin token (and `standalone` every key).
+    let hardened = airlock_process::harden();
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Standalone(_) | Command::Scheduler { .. } => {
@@ -79,14 +80,10 @@ fn main() -> ExitCode {
         }
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    airlock_process::init_tracing(default_filter);
+    if let Err(e) = hardened {
+        tracing::warn!(error = %e, "cannot make this process non-dumpable");
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

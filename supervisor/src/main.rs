@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use airlock_supervisor::secrets::{make_non_dumpable, take_token};
+use airlock_supervisor::secrets::take_token;
 use airlock_supervisor::{SupervisorConfig, run};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
@@ -35,15 +35,9 @@ fn main() -> ExitCode {
     // other processes (the runner included) out of this one's memory.
     // SAFETY: no other thread exists yet.
     let token = unsafe { take_token() };
-    let dumpable = make_non_dumpable();
+    let dumpable = airlock_process::harden();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    airlock_process::init_tracing("info");
     if let Err(e) = dumpable {
         tracing::warn!(error = %e, "could not make the supervisor non-dumpable");
     }

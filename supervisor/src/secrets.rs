@@ -3,7 +3,6 @@
 //! * [`take_token`] reads the API token from `AIRLOCK_TOKEN` or the file `AIRLOCK_TOKEN_FILE` and
 //!   wipes the variable's bytes from this process's environment block, so that
 //!   `/proc/<pid>/environ` no longer shows it.
-//! * [`make_non_dumpable`] stops same-user processes from reading this process's memory.
 //! * [`Redactor`] replaces known secrets in task log lines.
 
 use std::collections::BTreeSet;
@@ -73,13 +72,6 @@ pub unsafe fn take_token() -> Result<String, TokenError> {
         return Err(TokenError::Empty);
     }
     Ok(token)
-}
-
-/// Marks this process non-dumpable (no core dumps, no ptrace or `/proc/<pid>/mem` reads by
-/// other processes of the same user). The flag survives `fork` but not `exec`, so the runner
-/// does not inherit it.
-pub fn make_non_dumpable() -> nix::Result<()> {
-    nix::sys::prctl::set_dumpable(false)
 }
 
 /// Variables never passed to the runner, whatever `--pass-env` says.

@@ -53,6 +53,7 @@ pub fn serve_args(db: &TestDatabase) -> ServeArgs {
         scheduler: SchedulerArgs::default(),
         log_dir: None,
         connections: Default::default(),
+        secrets: Default::default(),
     }
 }
 

@@ -154,14 +154,12 @@ impl Triggerer {
 
     /// Parses the command line and runs until SIGTERM/SIGINT; call from `main`.
     pub fn main(self) -> ExitCode {
+        let hardened = airlock_process::harden();
         let cli = <Cli as clap::Parser>::parse();
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
-                    .unwrap_or_else(|_| "info".into()),
-            )
-            .with_writer(std::io::stderr)
-            .init();
+        airlock_process::init_tracing("info");
+        if let Err(e) = hardened {
+            tracing::warn!(error = %e, "cannot make this process non-dumpable");
+        }
         let token = match token_from_env() {
             Ok(t) => t,
             Err(e) => {

@@ -1,9 +1,11 @@
-//! Connections: credentials and endpoints of external systems.
+//! Connections: credentials and endpoints of external systems. Passwords and extras are stored
+//! encrypted (see [`crate::cipher`]) and decrypted only to answer an authorised request.
 
 use airlock_protocol::api::ConnectionResponse;
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbResult, to_micros};
+use super::{Db, DbError, DbResult, to_micros};
+use crate::cipher::SecretCipher;
 
 #[derive(sqlx::FromRow)]
 struct ConnectionRow {
@@ -17,8 +19,12 @@ struct ConnectionRow {
     extra: Option<String>,
 }
 
-/// Reads a Connection.
-pub async fn get_connection(db: &Db, conn_id: &str) -> DbResult<Option<ConnectionResponse>> {
+/// Reads a Connection, decrypting its password and extra.
+pub async fn get_connection(
+    db: &Db,
+    cipher: &SecretCipher,
+    conn_id: &str,
+) -> DbResult<Option<ConnectionResponse>> {
     let row: Option<ConnectionRow> = sqlx::query_as(
         "SELECT conn_id, conn_type, host, schema_name, login, password, port, extra \
          FROM connection WHERE conn_id = $1",
@@ -26,20 +32,37 @@ pub async fn get_connection(db: &Db, conn_id: &str) -> DbResult<Option<Connectio
     .bind(conn_id)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.map(|r| ConnectionResponse {
-        conn_id: r.conn_id,
-        conn_type: r.conn_type,
-        host: r.host,
-        schema: r.schema_name,
-        login: r.login,
-        password: r.password,
-        port: r.port,
-        extra: r.extra,
-    }))
+    let open = |v: Option<String>| -> DbResult<Option<String>> {
+        v.map(|v| {
+            cipher.open_field(&v).map_err(|e| DbError::Corrupt {
+                table: "connection",
+                detail: format!("{conn_id}: {e}"),
+            })
+        })
+        .transpose()
+    };
+    row.map(|r| {
+        Ok(ConnectionResponse {
+            conn_id: r.conn_id,
+            conn_type: r.conn_type,
+            host: r.host,
+            schema: r.schema_name,
+            login: r.login,
+            password: open(r.password)?,
+            port: r.port,
+            extra: open(r.extra)?,
+        })
+    })
+    .transpose()
 }
 
-/// Creates or replaces a Connection.
-pub async fn put_connection(db: &Db, c: &ConnectionResponse, now: DateTime<Utc>) -> DbResult<()> {
+/// Creates or replaces a Connection; its password and extra are encrypted.
+pub async fn put_connection(
+    db: &Db,
+    cipher: &SecretCipher,
+    c: &ConnectionResponse,
+    now: DateTime<Utc>,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO connection (conn_id, conn_type, host, schema_name, login, password, port, \
          extra, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (conn_id) DO \
@@ -52,9 +75,9 @@ pub async fn put_connection(db: &Db, c: &ConnectionResponse, now: DateTime<Utc>)
     .bind(c.host.as_deref())
     .bind(c.schema.as_deref())
     .bind(c.login.as_deref())
-    .bind(c.password.as_deref())
+    .bind(c.password.as_deref().map(|p| cipher.seal(p)))
     .bind(c.port)
-    .bind(c.extra.as_deref())
+    .bind(c.extra.as_deref().map(|e| cipher.seal(e)))
     .bind(to_micros(now))
     .execute(db.pool())
     .await?;

@@ -87,6 +87,8 @@ pub type DbResult<T> = Result<T, DbError>;
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The database file, for SQLite.
+    sqlite_file: Option<std::path::PathBuf>,
     /// Serialises SQLite writers in this process (see the module docs).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -148,9 +150,19 @@ impl Db {
             .await?;
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let sqlite_file = (backend == Backend::Sqlite)
+            .then(|| {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or(url.strip_prefix("sqlite:"))?;
+                let path = path.split('?').next()?;
+                (!path.is_empty() && path != ":memory:").then(|| path.into())
+            })
+            .flatten();
         Ok(Self {
             pool,
             backend,
+            sqlite_file,
             write_gate,
         })
     }
@@ -163,6 +175,11 @@ impl Db {
         };
         migrator.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// The file of an embedded (SQLite) database.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.sqlite_file.clone()
     }
 
     /// The backend.

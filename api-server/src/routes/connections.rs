@@ -23,7 +23,10 @@ pub async fn get_connection(
     _caller: TaskCaller,
     Path(conn_id): Path<String>,
 ) -> ApiResult<Json<ConnectionResponse>> {
-    db::get_connection(&s.db, &conn_id)
+    if let Some(c) = s.env_secrets.connection(&conn_id) {
+        return Ok(Json(c));
+    }
+    db::get_connection(&s.db, &s.cipher, &conn_id)
         .await?
         .map(Json)
         .ok_or_else(|| {

@@ -91,7 +91,7 @@ fn seal_trigger_kwargs(s: &AppState, p: TIStatePayload) -> TIStatePayload {
         TIStatePayload::Deferred(mut d) => {
             if let Some(serde_json::Value::Object(kwargs)) = &d.trigger_kwargs {
                 let plain = serde_json::Value::Object(kwargs.clone()).to_string();
-                d.trigger_kwargs = Some(serde_json::Value::String(s.triggers.cipher.seal(&plain)));
+                d.trigger_kwargs = Some(serde_json::Value::String(s.cipher.seal(&plain)));
             }
             TIStatePayload::Deferred(d)
         }

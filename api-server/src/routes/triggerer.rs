@@ -57,7 +57,7 @@ pub async fn retire(
 }
 
 fn body(s: &AppState, c: ClaimedTrigger) -> ClaimedTriggerBody {
-    let (kwargs, kwargs_error) = match s.triggers.cipher.open(&c.stored_kwargs) {
+    let (kwargs, kwargs_error) = match s.cipher.open(&c.stored_kwargs) {
         Ok(text) => match serde_json::from_str::<JsonObject>(&text) {
             Ok(k) => (Some(k), None),
             Err(e) => (

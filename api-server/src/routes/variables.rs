@@ -86,6 +86,12 @@ pub async fn get_variable(
     _caller: TaskCaller,
     Path(p): Path<VariablePath>,
 ) -> ApiResult<Json<VariableResponse>> {
+    if let Some(value) = s.env_secrets.variable(&p.variable_key) {
+        return Ok(Json(VariableResponse {
+            key: p.variable_key,
+            value: Some(value.to_owned()),
+        }));
+    }
     match db::get_variable(&s.db, &p.variable_key).await? {
         Some(value) => Ok(Json(VariableResponse {
             key: p.variable_key,

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use airlock_api_server::admin::{RunSpec, create_run};
 use airlock_api_server::auth::Scope;
+use airlock_api_server::cipher::SecretCipher;
 use airlock_api_server::db::{self, Sql, to_micros};
-use airlock_api_server::kwargs_cipher::KwargsCipher;
 use airlock_sdk::Trigger;
 use anyhow::bail;
 use chrono::{TimeDelta, Utc};
@@ -53,7 +53,7 @@ async fn seed_deferred(
     server: &Server,
     moments: &[chrono::DateTime<Utc>],
 ) -> anyhow::Result<HashMap<String, i64>> {
-    let cipher = KwargsCipher::load(None, &server.home.join("trigger-kwargs.key"))?;
+    let cipher = SecretCipher::load(None, &server.home.join("secrets.key"))?;
     let spec: RunSpec =
         serde_json::from_value(json!({"dag_id": "timers", "run_id": "r", "tasks": []}))?;
     create_run(&server.db, &spec, db::now()).await?;

@@ -98,7 +98,7 @@ pub async fn run(a: SchedulerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
     let cfg = a.runner.config(&conn.api_url(), &conn.home, log_dir);
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        airlock_api_server::server::shutdown_signal().await;
+        airlock_process::shutdown_signal().await;
         tracing::info!("stopping");
         let _ = tx.send(true);
     });

@@ -209,7 +209,7 @@ both_backends!(defer_stores_a_trigger_and_resume_returns_the_event, |api| {
         !kwargs.contains("moment"),
         "trigger arguments are encrypted at rest: {kwargs}"
     );
-    let plain = api.state.triggers.cipher.open(&kwargs).unwrap();
+    let plain = api.state.cipher.open(&kwargs).unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&plain).unwrap()["moment"],
         "2026-11-23T10:10:00Z"

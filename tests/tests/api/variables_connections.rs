@@ -124,6 +124,7 @@ both_backends!(connections_are_read_with_all_keys, |api| {
     let ti = seed(&api, &[("t", 0)]).await[0];
     airlock_api_server::admin::set_connection(
         &api.state.db,
+        &api.state.cipher,
         &ConnectionResponse {
             conn_id: "warehouse".into(),
             conn_type: "postgres".into(),
@@ -148,6 +149,28 @@ both_backends!(connections_are_read_with_all_keys, |api| {
         "host": "db", "schema": "analytics", "login": "etl", "password": "s3cret", "port": 5432,
         "extra": "{\"sslmode\": \"require\"}"})
     );
+    // At rest, the password and the extra are ciphertext, in the table and in the files.
+    let (password, extra): (String, String) =
+        sqlx::query_as("SELECT password, extra FROM connection WHERE conn_id = 'warehouse'")
+            .fetch_one(api.state.db.pool())
+            .await
+            .unwrap();
+    assert!(password.starts_with("airlock-aes256gcm:") && !password.contains("s3cret"));
+    assert!(extra.starts_with("airlock-aes256gcm:") && !extra.contains("sslmode"));
+    if let Some(file) = api.state.db.sqlite_file() {
+        let dir = file.parent().unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(6).any(|w| w == b"s3cret"),
+                    "plaintext password in {}",
+                    path.display()
+                );
+            }
+        }
+    }
     let r = api
         .req(Method::GET, "/connections/nope", Some(ti))
         .send()

@@ -103,3 +103,63 @@ fn get_json(url: &str, token: &str) -> Value {
             .unwrap()
     })
 }
+
+#[test]
+fn the_data_directory_is_private_and_env_secrets_come_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let server = ApiServerProcess::start_with_env(
+        &home,
+        None,
+        &[
+            ("AIRLOCK_VAR_GREETING", "from the environment"),
+            (
+                "AIRLOCK_CONN_WAREHOUSE",
+                "postgresql://etl:p%40ss@db.internal:5433/orders?sslmode=require",
+            ),
+        ],
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700, "the data directory");
+    for file in ["airlock.db", "jwt-secret", "secrets.key"] {
+        assert_eq!(mode(&home.join(file)), 0o600, "{file}");
+    }
+    let created: Value = serde_json::from_str(&server.admin(
+        &["create-run", "-"],
+        Some(r#"{"dag_id": "d", "run_id": "r", "tasks": [{"task_id": "t"}]}"#),
+    ))
+    .unwrap();
+    let ti = created["task_instances"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = server.admin(&["mint-token", "--ti", &ti, "--scope", "execution"], None);
+    // The environment wins over the database.
+    server.admin(&["set-variable", "greeting", "from the database"], None);
+    let var = get_json(&format!("{}/variables/greeting", server.base), &token);
+    assert_eq!(var["value"], "from the environment");
+    let conn = get_json(&format!("{}/connections/warehouse", server.base), &token);
+    assert_eq!(
+        conn,
+        serde_json::json!({"conn_id": "warehouse", "conn_type": "postgres",
+            "host": "db.internal", "schema": "orders", "login": "etl", "password": "p@ss",
+            "port": 5433, "extra": "{\"sslmode\":\"require\"}"})
+    );
+}
+
+#[test]
+fn an_unreadable_env_connection_stops_the_server_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = std::process::Command::new(airlock_e2e::process::bin_path("api-server"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("AIRLOCK_HOME", &home)
+        .env("AIRLOCK_CONN_BROKEN", "{\"host\": \"no type\"}")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AIRLOCK_CONN_BROKEN"), "{err}");
+}

@@ -90,8 +90,12 @@ on_both_backends!(
         stack
             .server
             .admin(&["set-variable", "greeting", "hello"], None);
+        let cipher = airlock_api_server::config::SecretArgs::default()
+            .cipher(&stack.server.home)
+            .unwrap();
         airlock_api_server::admin::set_connection(
             &stack.db,
+            &cipher,
             &airlock_protocol::api::ConnectionResponse {
                 conn_id: "warehouse".into(),
                 conn_type: "postgres".into(),

@@ -1,6 +1,6 @@
-//! Trigger arguments are encrypted at rest (AES-256-GCM): they may hold secrets (credentials of
-//! the system a trigger polls). Only the API server holds the key; triggerers receive the
-//! arguments decrypted, over the API.
+//! Secrets at rest: trigger arguments (which may hold credentials of the system a trigger polls)
+//! and Connection passwords and extras are stored encrypted (AES-256-GCM). Only the API server
+//! holds the key; triggerers and tasks receive values decrypted, over the API, when authorised.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -15,26 +15,26 @@ const NONCE_LEN: usize = 12;
 #[derive(Debug, thiserror::Error)]
 pub enum CipherError {
     /// The key is not 32 base64-encoded bytes.
-    #[error("the trigger kwargs key must be 32 bytes, base64-encoded")]
+    #[error("the secrets key must be 32 bytes, base64-encoded")]
     BadKey,
     /// The key file could not be read or created.
-    #[error("cannot use the trigger kwargs key file: {0}")]
+    #[error("cannot use the secrets key file: {0}")]
     Io(#[from] std::io::Error),
     /// The stored value does not decrypt with this key.
-    #[error("stored trigger arguments do not decrypt with this key")]
+    #[error("a stored secret does not decrypt with this key")]
     Undecryptable,
     /// The value is in a format Airlock cannot read (e.g. Airflow's Fernet).
-    #[error("stored trigger arguments are in an unknown format")]
+    #[error("a stored secret is in an unknown format")]
     UnknownFormat,
 }
 
-/// Encrypts and decrypts trigger arguments.
+/// Encrypts and decrypts secrets at rest.
 #[derive(Clone)]
-pub struct KwargsCipher {
+pub struct SecretCipher {
     cipher: Aes256Gcm,
 }
 
-impl KwargsCipher {
+impl SecretCipher {
     /// A cipher from a base64 key (32 bytes).
     pub fn from_base64(key: &str) -> Result<Self, CipherError> {
         let raw = base64::engine::general_purpose::STANDARD
@@ -52,7 +52,7 @@ impl KwargsCipher {
         }
     }
 
-    /// Encrypts a JSON document for storage.
+    /// Encrypts a value for storage.
     pub fn seal(&self, plain: &str) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
@@ -69,8 +69,29 @@ impl KwargsCipher {
         )
     }
 
-    /// Decrypts a stored value; plain JSON (stored before encryption existed) passes through.
+    /// Decrypts stored trigger arguments; plain JSON (as a client may send it already encoded)
+    /// passes through.
     pub fn open(&self, stored: &str) -> Result<String, CipherError> {
+        if stored.starts_with(PREFIX) {
+            self.decrypt(stored)
+        } else if stored.trim_start().starts_with('{') {
+            Ok(stored.to_owned())
+        } else {
+            Err(CipherError::UnknownFormat)
+        }
+    }
+
+    /// Decrypts a stored Connection field; a value without the encryption prefix was stored in
+    /// clear by an earlier version and passes through.
+    pub fn open_field(&self, stored: &str) -> Result<String, CipherError> {
+        if stored.starts_with(PREFIX) {
+            self.decrypt(stored)
+        } else {
+            Ok(stored.to_owned())
+        }
+    }
+
+    fn decrypt(&self, stored: &str) -> Result<String, CipherError> {
         if let Some(b64) = stored.strip_prefix(PREFIX) {
             let blob = base64::engine::general_purpose::STANDARD
                 .decode(b64)
@@ -86,8 +107,6 @@ impl KwargsCipher {
                 .decrypt(&Nonce::from(nonce), sealed)
                 .map_err(|_| CipherError::Undecryptable)?;
             String::from_utf8(plain).map_err(|_| CipherError::Undecryptable)
-        } else if stored.trim_start().starts_with('{') {
-            Ok(stored.to_owned())
         } else {
             Err(CipherError::UnknownFormat)
         }
@@ -104,7 +123,7 @@ mod tests {
 
     #[test]
     fn seals_and_opens() {
-        let c = KwargsCipher::from_base64(&key()).unwrap();
+        let c = SecretCipher::from_base64(&key()).unwrap();
         let sealed = c.seal(r#"{"password": "hunter2"}"#);
         assert!(sealed.starts_with(PREFIX) && !sealed.contains("hunter2"));
         assert_eq!(c.open(&sealed).unwrap(), r#"{"password": "hunter2"}"#);
@@ -115,14 +134,16 @@ mod tests {
             Err(CipherError::UnknownFormat)
         ));
         let other =
-            KwargsCipher::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
+            SecretCipher::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
                 .unwrap();
         assert!(matches!(
             other.open(&sealed),
             Err(CipherError::Undecryptable)
         ));
+        assert_eq!(c.open_field("plain").unwrap(), "plain");
+        assert_eq!(c.open_field(&c.seal("hunter2")).unwrap(), "hunter2");
         assert!(matches!(
-            KwargsCipher::from_base64("short"),
+            SecretCipher::from_base64("short"),
             Err(CipherError::BadKey)
         ));
     }
