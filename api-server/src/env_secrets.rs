@@ -24,6 +24,15 @@ pub struct EnvSecretError {
     pub why: String,
 }
 
+/// Variables a binary took out of its environment at start (see [`provide`]).
+static PROVIDED: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Hands over the `AIRLOCK_VAR_*` and `AIRLOCK_CONN_*` variables a binary took out of its
+/// environment (`airlock_process::take_env`) before starting the server in this process.
+pub fn provide(vars: Vec<(String, String)>) {
+    let _ = PROVIDED.set(vars);
+}
+
 /// What the environment provides.
 #[derive(Debug, Default)]
 pub struct EnvSecrets {
@@ -32,12 +41,15 @@ pub struct EnvSecrets {
 }
 
 impl EnvSecrets {
-    /// Reads this process's environment.
+    /// What [`provide`] handed over, or else this process's environment.
     pub fn from_env() -> Result<Self, EnvSecretError> {
-        Self::from_vars(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        match PROVIDED.get() {
+            Some(vars) => Self::from_vars(vars.iter().cloned()),
+            None => Self::from_vars(
+                std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+            ),
+        }
     }
 
     /// Reads the given variables (names and values).

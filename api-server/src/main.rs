@@ -115,14 +115,25 @@ enum Admin {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let hardened = airlock_process::harden();
+    let cli = Cli::parse();
+    // Still one thread: take secrets out of the environment block now that they are parsed.
+    // SAFETY: no other thread exists yet.
+    let secrets = unsafe { airlock_process::take_env(airlock_process::is_secret_env) };
+    airlock_api_server::env_secrets::provide(secrets);
     airlock_process::init_tracing("info,sqlx=warn,tower_http=info");
     if let Err(e) = hardened {
         tracing::warn!(error = %e, "cannot make this process non-dumpable");
     }
-    match Cli::parse().command {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Openapi => {
             use std::io::Write;

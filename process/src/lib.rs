@@ -4,7 +4,8 @@
 //!   same user (every Airlock process holds a token or a key), and files it creates readable by
 //!   its own user only;
 //! * [`init_tracing`]: logs on stderr, filtered by `AIRLOCK_LOG`, coloured only on a terminal;
-//! * [`shutdown_signal`]: SIGTERM or SIGINT.
+//! * [`shutdown_signal`]: SIGTERM or SIGINT;
+//! * [`take_env`]: secrets passed in the environment, taken out of it.
 
 use std::io::IsTerminal;
 
@@ -26,6 +27,53 @@ pub fn init_tracing(default_filter: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Whether an environment variable holds a secret of some Airlock component: tokens, keys, the
+/// database URL (it may hold a password), and the Variables and Connections the server serves
+/// from its environment.
+pub fn is_secret_env(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "AIRLOCK_TOKEN",
+        "AIRLOCK_ADMIN_TOKEN",
+        "AIRLOCK_TRIGGERER_TOKEN",
+        "AIRLOCK_JWT_SECRET",
+        "AIRLOCK_SECRETS_KEY",
+        "AIRLOCK_DATABASE_URL",
+        "AIRLOCK_CONN_PASSWORD",
+    ];
+    NAMES.contains(&name) || name.starts_with("AIRLOCK_VAR_") || name.starts_with("AIRLOCK_CONN_")
+}
+
+/// Removes the variables `select` picks from this process's environment and returns them. Their
+/// values are zeroed in place first: `/proc/<pid>/environ` shows the environment block as the
+/// process started, and task code running as root could otherwise read it there.
+///
+/// # Safety
+/// Call while this process has a single thread (first thing in `main`, before any runtime
+/// starts): it writes through the pointer `getenv` returns and mutates the environment.
+pub unsafe fn take_env(select: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    let taken: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| select(k))
+        .collect();
+    for (name, _) in &taken {
+        let Ok(cname) = std::ffi::CString::new(name.as_str()) else {
+            continue;
+        };
+        // SAFETY: single-threaded (caller's contract); getenv returns a pointer into the
+        // environment block, valid until the environment changes, and `strlen` bytes after it
+        // are the value.
+        unsafe {
+            let ptr = nix::libc::getenv(cname.as_ptr());
+            if !ptr.is_null() {
+                let len = nix::libc::strlen(ptr);
+                std::ptr::write_bytes(ptr, 0, len);
+            }
+            std::env::remove_var(name);
+        }
+    }
+    taken
 }
 
 /// Resolves on SIGTERM or SIGINT.

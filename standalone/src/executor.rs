@@ -42,6 +42,8 @@ pub struct ExecutorConfig {
     pub bundles_dir: PathBuf,
     /// Task logs.
     pub log_dir: PathBuf,
+    /// Paths task code must not reach (the data directory); see the supervisor's `--hide`.
+    pub hide: Vec<PathBuf>,
     /// How long a tick waits for work when there is none (long poll).
     pub poll_wait: Duration,
     /// How long supervisors get to stop after SIGTERM when the executor stops.
@@ -198,6 +200,10 @@ fn spawn(
         .env("AIRLOCK_API_URL", &cfg.api_url)
         .env("AIRLOCK_BUNDLES_DIR", &cfg.bundles_dir)
         .env("AIRLOCK_LOG_DIR", &cfg.log_dir)
+        .env(
+            "AIRLOCK_HIDE_PATHS",
+            std::env::join_paths(&cfg.hide).unwrap_or_default(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::from(output.try_clone()?))
         .stderr(Stdio::from(output.try_clone()?))

@@ -74,6 +74,13 @@ fn main() -> ExitCode {
     // Every `airlock` process holds an admin token (and `standalone` every key).
     let hardened = airlock_process::harden();
     let cli = Cli::parse();
+    // Still one thread: take secrets out of the environment block now that they are parsed.
+    // SAFETY: no other thread exists yet.
+    let secrets = unsafe { airlock_process::take_env(airlock_process::is_secret_env) };
+    if let Some((_, token)) = secrets.iter().find(|(k, _)| k == "AIRLOCK_ADMIN_TOKEN") {
+        cli::connect::provide_env_token(token.clone());
+    }
+    airlock_api_server::env_secrets::provide(secrets);
     let default_filter = match cli.command {
         Command::Standalone(_) | Command::Scheduler { .. } => {
             "info,tower_http=warn,sqlx=warn,airlock_api_client=error"

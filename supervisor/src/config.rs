@@ -41,9 +41,18 @@ pub struct SupervisorConfig {
     /// Largest frame the runner may send, in bytes.
     #[arg(long, env = "AIRLOCK_MAX_FRAME_BYTES", default_value_t = airlock_protocol::comms::DEFAULT_MAX_FRAME_LEN)]
     pub max_frame_bytes: usize,
-    /// Run the runner as this user (recommended when the supervisor runs as root).
+    /// Run task code as this user. Default: `nobody` when the supervisor runs as root (task
+    /// code never runs as root unless this says `root`), else the supervisor's own user.
     #[arg(long, env = "AIRLOCK_RUN_AS_USER")]
     pub run_as_user: Option<String>,
+    /// Paths task code must not reach, such as the data directory of `airlock standalone`
+    /// (Landlock; colon-separated in the variable). The bundles directory stays readable.
+    #[arg(long = "hide", env = "AIRLOCK_HIDE_PATHS", value_delimiter = ':')]
+    pub hide: Vec<PathBuf>,
+    /// Where each try's working directory is created (and removed after the try). Default: the
+    /// system's temporary directory.
+    #[arg(long, env = "AIRLOCK_WORK_ROOT")]
+    pub work_root: Option<PathBuf>,
     /// Environment variables passed to the runner besides the safe defaults (comma-separated
     /// names). Secrets (`AIRLOCK_TOKEN`, database URLs, JWT settings) are never passed.
     #[arg(long, env = "AIRLOCK_PASS_ENV", value_delimiter = ',')]
@@ -76,6 +85,8 @@ impl SupervisorConfig {
             socket_cleanup_timeout: Duration::from_secs(5),
             max_frame_bytes: airlock_protocol::comms::DEFAULT_MAX_FRAME_LEN,
             run_as_user: None,
+            hide: Vec::new(),
+            work_root: None,
             pass_env: Vec::new(),
             api_timeout: Duration::from_secs(10),
             api_attempts: 5,

@@ -3,7 +3,8 @@
 //! `supervisor run <ti-uuid>` ([`run::run`]) reads what it needs from the Execution API, starts
 //! the untrusted runner ([`spawn`]) over a socketpair, answers its requests ([`proxy`]) by calling
 //! the API, heartbeats ([`heartbeat`]), captures its logs ([`logs`]), enforces its timeout, and
-//! reports how it ended ([`outcome`]). The runner never sees the API token ([`secrets`]).
+//! reports how it ended ([`outcome`]). The runner never sees the API token ([`secrets`]) nor, with
+//! Landlock, the paths it is told to hide ([`sandbox`]).
 
 pub mod channel;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod logs;
 pub mod outcome;
 pub mod proxy;
 pub mod run;
+pub mod sandbox;
 pub mod secrets;
 pub mod spawn;
 

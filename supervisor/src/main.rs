@@ -43,7 +43,12 @@ fn main() -> ExitCode {
     }
     let Command::Run { ti, config } = cli.command;
     let token = match token {
-        Ok(t) => t,
+        Ok(t) => {
+            if let Some(warning) = &t.left_behind {
+                tracing::warn!("{warning}");
+            }
+            t.token
+        }
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(64);

@@ -25,8 +25,18 @@ use crate::heartbeat::spawn_heartbeat;
 use crate::logs::{Source, TaskLog, log_path};
 use crate::outcome::{Outcome, StopReason, TryState, decide};
 use crate::proxy::{Proxy, refused};
+use crate::sandbox::Sandbox;
 use crate::secrets::Redactor;
-use crate::spawn::{SpawnError, resolve_runner, spawn_runner};
+use crate::spawn::{Launch, SpawnError, make_work_dir, resolve_runner, spawn_runner, task_user};
+
+/// Removes a try's working directory when the try is over, however it ended.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Why a try could not be run at all.
 #[derive(Debug, thiserror::Error)]
@@ -177,8 +187,38 @@ pub async fn run(
             source,
         })?;
 
-    let mut runner = spawn_runner(&exe, cfg)?;
+    let user = task_user(cfg.run_as_user.as_deref())?;
+    let work_root = cfg.work_root.clone().unwrap_or_else(std::env::temp_dir);
+    let work_dir = make_work_dir(
+        &work_root,
+        &format!("airlock-{ti_id}-{}", details.try_number),
+        user.as_ref(),
+    )?;
+    let _cleanup = RemoveOnDrop(work_dir.clone());
+    let sandbox = if cfg.hide.is_empty() {
+        Sandbox::none("no --hide paths: the runner can reach whatever its user can")
+    } else {
+        Sandbox::hiding(&cfg.hide, std::slice::from_ref(&cfg.bundles_dir))
+    };
+    let launch = Launch {
+        user: user.as_ref(),
+        work_dir: &work_dir,
+        sandbox: sandbox.raw_fd(),
+    };
+    let mut runner = spawn_runner(&exe, cfg, &launch)?;
     let pid = runner.pid;
+    for note in sandbox.into_notes() {
+        log.note("info", note);
+    }
+    log.note(
+        "info",
+        format!(
+            "task code runs as {} in {}",
+            user.as_ref()
+                .map_or_else(|| identity().1, |u| u.name().to_owned()),
+            work_dir.display()
+        ),
+    );
     log.note(
         "info",
         format!(

@@ -1,12 +1,12 @@
 //! Keeping secrets away from the runner and out of the logs.
 //!
-//! * [`take_token`] reads the API token from `AIRLOCK_TOKEN` or the file `AIRLOCK_TOKEN_FILE` and
-//!   wipes the variable's bytes from this process's environment block, so that
+//! * [`take_token`] reads the API token from `AIRLOCK_TOKEN` or the file `AIRLOCK_TOKEN_FILE`
+//!   (which it then removes, so that task code running as the same user cannot read it later)
+//!   and wipes the variable's bytes from this process's environment block, so that
 //!   `/proc/<pid>/environ` no longer shows it.
 //! * [`Redactor`] replaces known secrets in task log lines.
 
 use std::collections::BTreeSet;
-use std::ffi::CString;
 use std::path::PathBuf;
 
 /// Why no token could be read.
@@ -30,40 +30,40 @@ pub enum TokenError {
     Empty,
 }
 
-/// Zeroes the value of `name` in place in the environment block, then unsets it.
-///
-/// # Safety
-/// Must run while this process has a single thread: it writes through the pointer `getenv`
-/// returns and mutates the environment.
-unsafe fn wipe_env(name: &str) {
-    let Ok(cname) = CString::new(name) else {
-        return;
-    };
-    // SAFETY: single-threaded (caller's contract); getenv returns a pointer into the environment
-    // block, valid until the environment changes, and `strlen` bytes after it are the value.
-    unsafe {
-        let ptr = nix::libc::getenv(cname.as_ptr());
-        if !ptr.is_null() {
-            let len = nix::libc::strlen(ptr);
-            std::ptr::write_bytes(ptr, 0, len);
-        }
-        std::env::remove_var(name);
-    }
+/// The API token, and a warning if its file could not be removed.
+pub struct Token {
+    /// The token.
+    pub token: String,
+    /// Why `AIRLOCK_TOKEN_FILE` is still there (it must then be unreadable by task users).
+    pub left_behind: Option<String>,
 }
 
-/// Reads the API token and removes it from the environment (see the module docs).
+/// Reads the API token and removes it from the environment and the disk (see the module docs).
 ///
 /// # Safety
 /// Call before any other thread exists (first thing in `main`).
-pub unsafe fn take_token() -> Result<String, TokenError> {
-    let from_env = std::env::var("AIRLOCK_TOKEN").ok();
+pub unsafe fn take_token() -> Result<Token, TokenError> {
     // SAFETY: forwarded caller contract.
-    unsafe { wipe_env("AIRLOCK_TOKEN") };
+    let from_env = unsafe { airlock_process::take_env(|name| name == "AIRLOCK_TOKEN") }
+        .pop()
+        .map(|(_, token)| token);
+    let mut left_behind = None;
     let token = match (from_env, std::env::var_os("AIRLOCK_TOKEN_FILE")) {
         (Some(t), _) => t,
         (None, Some(path)) => {
             let path = PathBuf::from(path);
-            std::fs::read_to_string(&path).map_err(|source| TokenError::File { path, source })?
+            let token = std::fs::read_to_string(&path).map_err(|source| TokenError::File {
+                path: path.clone(),
+                source,
+            })?;
+            if let Err(e) = std::fs::remove_file(&path) {
+                left_behind = Some(format!(
+                    "cannot remove the token file {} after reading it ({e}); make sure task \
+                     users cannot read it",
+                    path.display()
+                ));
+            }
+            token
         }
         (None, None) => return Err(TokenError::Missing),
     };
@@ -71,7 +71,7 @@ pub unsafe fn take_token() -> Result<String, TokenError> {
     if token.is_empty() {
         return Err(TokenError::Empty);
     }
-    Ok(token)
+    Ok(Token { token, left_behind })
 }
 
 /// Variables never passed to the runner, whatever `--pass-env` says.

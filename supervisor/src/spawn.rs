@@ -125,16 +125,122 @@ fn pair(what: &'static str) -> Result<(UnixStream, OwnedFd), SpawnError> {
     Ok((UnixStream::from_std(ours).map_err(io(what))?, theirs))
 }
 
+/// The user task code runs as, when it is not the supervisor's own.
+#[derive(Debug, Clone)]
+pub struct TaskUser(nix::unistd::User);
+
+impl TaskUser {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+/// Whom task code runs as: `configured` if given (switching needs root), else `nobody` when
+/// this process is root, else `None` (this process's own user). `root` keeps root.
+pub fn task_user(configured: Option<&str>) -> Result<Option<TaskUser>, SpawnError> {
+    let root = nix::unistd::geteuid().is_root();
+    let name = match configured {
+        Some("root") if root => return Ok(None),
+        Some(name) => name,
+        None if root => "nobody",
+        None => return Ok(None),
+    };
+    let bad = |why: String| SpawnError::User {
+        user: name.to_owned(),
+        why,
+    };
+    let user = nix::unistd::User::from_name(name)
+        .map_err(|e| bad(e.to_string()))?
+        .ok_or_else(|| {
+            bad(if configured.is_none() {
+                "no such user; the supervisor runs as root and runs task code as `nobody` by \
+                 default: create that user or name another with --run-as-user"
+                    .into()
+            } else {
+                "no such user".into()
+            })
+        })?;
+    if user.uid == nix::unistd::geteuid() {
+        return Ok(None);
+    }
+    if !root {
+        return Err(bad(
+            "only a supervisor running as root can switch users".into()
+        ));
+    }
+    Ok(Some(TaskUser(user)))
+}
+
+/// Where and how the runner starts, besides its executable.
+pub struct Launch<'a> {
+    /// Another user to run as.
+    pub user: Option<&'a TaskUser>,
+    /// Its working directory.
+    pub work_dir: &'a Path,
+    /// A Landlock ruleset to enforce on it (see [`crate::sandbox`]).
+    pub sandbox: Option<i32>,
+}
+
+/// Creates the try's working directory under `root` (private to the task's user); the caller
+/// removes it when the try ends.
+pub fn make_work_dir(
+    root: &Path,
+    name: &str,
+    user: Option<&TaskUser>,
+) -> Result<PathBuf, SpawnError> {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).map_err(io("creating the task's working directory"))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io("creating the task's working directory"))?;
+    if let Some(u) = user {
+        nix::unistd::chown(&dir, Some(u.0.uid), Some(u.0.gid)).map_err(|e| SpawnError::Io {
+            what: "giving the working directory to the task's user",
+            source: e.into(),
+        })?;
+    }
+    Ok(dir)
+}
+
 /// Starts `exe run` with the sockets wired as described in the module docs.
-pub fn spawn_runner(exe: &Path, cfg: &SupervisorConfig) -> Result<Runner, SpawnError> {
+pub fn spawn_runner(
+    exe: &Path,
+    cfg: &SupervisorConfig,
+    launch: &Launch<'_>,
+) -> Result<Runner, SpawnError> {
     let (requests, child_requests) = pair("creating the request socket")?;
     let (stdout, child_stdout) = pair("creating the stdout socket")?;
     let (stderr, child_stderr) = pair("creating the stderr socket")?;
     let (logs, child_logs) = pair("creating the log socket")?;
     let log_fd = child_logs.as_raw_fd();
 
-    let mut cmd = tokio::process::Command::new(exe);
+    // Another user may not be able to walk to the bundle (it may live in the private data
+    // directory): it is then executed through a descriptor this process opened. Not
+    // close-on-exec, so that an interpreter (`#!`) can still open it by that name.
+    let exe_fd = match launch.user {
+        Some(_) => Some(
+            nix::fcntl::open(
+                exe,
+                nix::fcntl::OFlag::O_PATH,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| SpawnError::Io {
+                what: "opening the runner executable",
+                source: e.into(),
+            })?,
+        ),
+        None => None,
+    };
+    let mut cmd = match &exe_fd {
+        Some(fd) => {
+            let mut c = tokio::process::Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            c.arg0(exe);
+            c
+        }
+        None => tokio::process::Command::new(exe),
+    };
     cmd.arg(RUNNER_ARG)
+        .current_dir(launch.work_dir)
         .env_clear()
         .stdin(Stdio::from(child_requests))
         .stdout(Stdio::from(child_stdout))
@@ -154,27 +260,16 @@ pub fn spawn_runner(exe: &Path, cfg: &SupervisorConfig) -> Result<Runner, SpawnE
         }
     }
     cmd.env(LOG_FD_ENV, log_fd.to_string());
-    if let Some(user) = &cfg.run_as_user {
-        let bad = |why: String| SpawnError::User {
-            user: user.clone(),
-            why,
-        };
-        if !nix::unistd::geteuid().is_root() {
-            return Err(bad(
-                "only a supervisor running as root can switch users".into()
-            ));
-        }
-        let u = nix::unistd::User::from_name(user)
-            .map_err(|e| bad(e.to_string()))?
-            .ok_or_else(|| bad("no such user".into()))?;
+    if let Some(TaskUser(u)) = launch.user {
         cmd.uid(u.uid.as_raw())
             .gid(u.gid.as_raw())
             .env("HOME", &u.dir)
             .env("USER", &u.name)
             .env("LOGNAME", &u.name);
     }
-    // SAFETY: the closure runs between fork and exec and only calls async-signal-safe functions
-    // (fcntl, prctl) on values captured by copy.
+    let sandbox = launch.sandbox;
+    // SAFETY: the closure runs between fork and exec (after the user switch) and only calls
+    // async-signal-safe functions (fcntl, prctl, umask, landlock) on values captured by copy.
     unsafe {
         cmd.pre_exec(move || {
             // Let the log socket survive exec (it was created close-on-exec).
@@ -185,11 +280,17 @@ pub fn spawn_runner(exe: &Path, cfg: &SupervisorConfig) -> Result<Runner, SpawnE
             if nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Task code gets the usual umask, not the supervisor's private one.
+            nix::libc::umask(0o022);
+            if let Some(fd) = sandbox {
+                crate::sandbox::enforce(fd)?;
+            }
             Ok(())
         });
     }
     let child = cmd.spawn().map_err(io("starting the runner"))?;
     drop(child_logs);
+    drop(exe_fd);
     let pid = child.id().map(|p| p as i32).ok_or_else(|| SpawnError::Io {
         what: "starting the runner",
         source: std::io::Error::other("the runner exited before its pid was known"),

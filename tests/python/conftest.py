@@ -11,9 +11,12 @@ import tempfile
 import time
 import urllib.request
 
-# Airflow reads its configuration at import time: give it a private home, and no long retry loops
-# (a failure must fail the test, not stall it).
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+# Airflow reads its configuration at import time: give it a home of its own (readable by task
+# code, which runs as `nobody` when the suite runs as root), and no long retry loops (a failure
+# must fail the test, not stall it).
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
+    os.chmod(os.environ["AIRFLOW_HOME"], 0o1777)
 os.environ.setdefault("AIRFLOW__WORKERS__EXECUTION_API_RETRIES", "1")
 os.environ.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "10")
 

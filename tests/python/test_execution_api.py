@@ -43,6 +43,7 @@ def test_full_task_lifecycle_with_airflows_client(airlock):
                 {"task_id": "flaky", "retries": 2},
                 {"task_id": "mapped", "map_index": 0},
                 {"task_id": "mapped", "map_index": 1},
+                {"task_id": "mapped", "map_index": 2},
             ],
         }
     )
@@ -87,20 +88,21 @@ def test_full_task_lifecycle_with_airflows_client(airlock):
     assert isinstance(got, XComResponse) and got.value == {"rows": 3, "ok": True}
     missing = client.xcoms.get("interop", "run-1", "producer", "nope")
     assert missing.value is None, "Airflow's client turns a 404 into a null value"
+    # Values of a mapped task: one per map index (each task instance exists).
     for i, v in enumerate(["a", "b", "c"]):
-        client.xcoms.set("interop", "run-1", "producer", "parts", v, map_index=i, mapped_length=3)
-    assert client.xcoms.get("interop", "run-1", "producer", "parts", map_index=1).value == "b"
-    assert client.xcoms.head("interop", "run-1", "producer", "parts").len == 3
-    assert client.xcoms.get_sequence_item("interop", "run-1", "producer", "parts", 2).root == "c"
-    assert client.xcoms.get_sequence_item("interop", "run-1", "producer", "parts", -3).root == "a"
-    item = client.xcoms.get_sequence_item("interop", "run-1", "producer", "parts", 7)
+        client.xcoms.set("interop", "run-1", "mapped", "parts", v, map_index=i, mapped_length=3)
+    assert client.xcoms.get("interop", "run-1", "mapped", "parts", map_index=1).value == "b"
+    assert client.xcoms.head("interop", "run-1", "mapped", "parts").len == 3
+    assert client.xcoms.get_sequence_item("interop", "run-1", "mapped", "parts", 2).root == "c"
+    assert client.xcoms.get_sequence_item("interop", "run-1", "mapped", "parts", -3).root == "a"
+    item = client.xcoms.get_sequence_item("interop", "run-1", "mapped", "parts", 7)
     assert isinstance(item, ErrorResponse) and item.error == ErrorType.XCOM_NOT_FOUND
-    sliced = client.xcoms.get_sequence_slice("interop", "run-1", "producer", "parts", 0, None, 2)
+    sliced = client.xcoms.get_sequence_slice("interop", "run-1", "mapped", "parts", 0, None, 2)
     assert sliced.root == ["a", "c"]
-    sliced = client.xcoms.get_sequence_slice("interop", "run-1", "producer", "parts", None, None, -1)
+    sliced = client.xcoms.get_sequence_slice("interop", "run-1", "mapped", "parts", None, None, -1)
     assert sliced.root == ["c", "b", "a"]
-    client.xcoms.delete("interop", "run-1", "producer", "parts", map_index=1)
-    assert client.xcoms.head("interop", "run-1", "producer", "parts").len == 2
+    client.xcoms.delete("interop", "run-1", "mapped", "parts", map_index=1)
+    assert client.xcoms.head("interop", "run-1", "mapped", "parts").len == 2
     client.xcoms.delete("interop", "run-1", "producer", "payload")
     assert client.xcoms.get("interop", "run-1", "producer", "payload").value is None
 
@@ -127,7 +129,7 @@ def test_full_task_lifecycle_with_airflows_client(airlock):
     # Other read routes.
     assert client.dag_runs.get_state("interop", "run-1").state.value == "running"
     assert client.dag_runs.get_count("interop").count == 1
-    assert client.task_instances.get_count("interop", states=["queued"]).count == 4
+    assert client.task_instances.get_count("interop", states=["queued"]).count == 5
     states = client.task_instances.get_task_states("interop", run_ids=["run-1"]).task_states
     assert states["run-1"]["producer"] == "running" and states["run-1"]["mapped_1"] == "queued"
 

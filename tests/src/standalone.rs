@@ -45,6 +45,17 @@ pub fn bundles_dir(root: &Path) -> PathBuf {
     bundles
 }
 
+/// Makes `<root>/tmp` (world-writable, sticky) for task code's temporary files. The data
+/// directory is `<root>/home`, which Landlock hides from task code; entries cannot then be
+/// created directly in its ancestors (`<root>`, `/tmp`), only in their other children.
+pub fn task_tmp_dir(root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp dir");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    tmp
+}
+
 /// Longest an `airlock` command may take in a test (a `--wait` on a run that never ends
 /// fails the test instead of hanging it).
 const CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
@@ -120,6 +131,7 @@ impl Standalone {
         let home = root.join("home");
         std::fs::create_dir_all(&home).expect("home");
         let bundles = bundles_dir(&root);
+        let tmp = task_tmp_dir(&root);
         let log = root.join("standalone.log");
         let child = Command::new(bin_path("airlock"))
             .args(["standalone", "--bind", "127.0.0.1:0"])
@@ -127,6 +139,7 @@ impl Standalone {
             .env("AIRLOCK_DATABASE_URL", database.url())
             .env("AIRLOCK_BUNDLES_DIR", &bundles)
             .env("AIRLOCK_PARALLELISM", "4")
+            .env("TMPDIR", &tmp)
             .envs(FAST_ENV.iter().copied())
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -87,8 +87,14 @@ fn token_subject(token: &str) -> Option<String> {
 }
 
 /// Reads the token from `AIRLOCK_TRIGGERER_TOKEN` or the file `AIRLOCK_TRIGGERER_TOKEN_FILE`.
-pub fn token_from_env() -> Result<String, StartError> {
-    if let Ok(t) = std::env::var("AIRLOCK_TRIGGERER_TOKEN") {
+///
+/// # Safety
+/// Call while this process has a single thread: the variable is wiped from the environment
+/// block (see `airlock_process::take_env`).
+unsafe fn token_from_env() -> Result<String, StartError> {
+    // SAFETY: forwarded caller contract.
+    let taken = unsafe { airlock_process::take_env(|n| n == "AIRLOCK_TRIGGERER_TOKEN") };
+    if let Some((_, t)) = taken.into_iter().next() {
         return Ok(t.trim().to_owned());
     }
     let path = std::env::var_os("AIRLOCK_TRIGGERER_TOKEN_FILE").ok_or(StartError::NoToken)?;
@@ -160,7 +166,8 @@ impl Triggerer {
         if let Err(e) = hardened {
             tracing::warn!(error = %e, "cannot make this process non-dumpable");
         }
-        let token = match token_from_env() {
+        // SAFETY: `main` runs before any runtime or other thread exists.
+        let token = match unsafe { token_from_env() } {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("{e}");

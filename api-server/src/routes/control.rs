@@ -22,6 +22,9 @@ use crate::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
 use crate::store_error::StoreError;
 
+/// Most task instances one tick hands out.
+const MAX_SLOTS: u32 = 10_000;
+
 /// Longest a tick may wait for work.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// How often a waiting tick runs a pass anyway (zombies, timeouts and retries come due with
@@ -280,7 +283,7 @@ pub async fn tick(
         let mut changes = s.scheduling.subscribe();
         let now = db::now();
         let report = db::schedule(&s.db, &s.scheduling.settings, now).await?;
-        let work = db::claim_work(&s.db, &id, req.slots, &req.holding, now).await?;
+        let work = db::claim_work(&s.db, &id, req.slots.min(MAX_SLOTS), &req.holding, now).await?;
         let out_of_time = tokio::time::Instant::now() >= deadline;
         if !work.is_empty() || req.slots == 0 || out_of_time || *stopping.borrow() {
             let workloads = work

@@ -192,7 +192,7 @@ pub struct ExecutorRegistration {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TickRequest {
-    /// Free slots: most task instances to hand out.
+    /// Free slots: most task instances to hand out (capped at 10 000 per tick).
     pub slots: u32,
     /// How long to wait, in milliseconds, for work when none is ready (long poll; capped at
     /// 30 000).

@@ -91,24 +91,30 @@ pub struct ClaimResponse {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TriggerOutcomeRequest {
     /// An event: the task resumes with `payload` under `event`.
+    #[cfg_attr(feature = "schema", schema(title = "TriggerEventOutcome"))]
     Event {
-        /// The event payload.
-        #[cfg_attr(feature = "schema", schema(value_type = Object))]
+        /// The event payload (any JSON; triggers send objects).
+        #[cfg_attr(feature = "schema", schema(value_type = Value))]
         payload: serde_json::Value,
     },
     /// End the task as successful without resuming it.
+    #[cfg_attr(feature = "schema", schema(title = "TriggerTaskSuccessOutcome"))]
     TaskSuccess,
     /// End the task as failed (retried if retries are left) without resuming it.
+    #[cfg_attr(feature = "schema", schema(title = "TriggerTaskFailedOutcome"))]
     TaskFailed,
     /// End the task as skipped without resuming it.
+    #[cfg_attr(feature = "schema", schema(title = "TriggerTaskSkippedOutcome"))]
     TaskSkipped,
     /// The trigger failed: the task resumes at `__fail__` with `Trigger failure`.
+    #[cfg_attr(feature = "schema", schema(title = "TriggerFailureOutcome"))]
     Failure {
         /// Traceback lines.
         #[serde(default)]
         traceback: Vec<String>,
     },
     /// The trigger's deadline passed: the task resumes at `__fail__` with `Trigger timeout`.
+    #[cfg_attr(feature = "schema", schema(title = "TriggerTimeoutOutcome"))]
     Timeout,
 }
 

@@ -29,6 +29,15 @@ pub struct ControlArgs {
     pub token_file: Option<PathBuf>,
 }
 
+/// `AIRLOCK_ADMIN_TOKEN`, as `main` took it out of the environment (see
+/// `airlock_process::take_env`).
+static ENV_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Hands over the admin token `main` took out of the environment.
+pub fn provide_env_token(token: String) {
+    let _ = ENV_TOKEN.set(token);
+}
+
 fn read_trimmed(path: &Path) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
@@ -47,7 +56,7 @@ impl ControlArgs {
 
     /// The admin token.
     pub fn token(&self) -> anyhow::Result<String> {
-        if let Ok(t) = std::env::var("AIRLOCK_ADMIN_TOKEN")
+        if let Some(t) = ENV_TOKEN.get()
             && !t.trim().is_empty()
         {
             return Ok(t.trim().to_owned());

@@ -71,6 +71,7 @@ impl RunnerArgs {
                 api_url: api_url.to_owned(),
                 bundles_dir: bundles_dir.clone(),
                 log_dir,
+                hide: vec![home.to_owned()],
                 poll_wait: POLL_WAIT,
                 stop_grace: self.stop_grace,
             },

@@ -64,6 +64,121 @@ fn var_conn(ctx: &mut Context<'_>) -> TaskResult {
     }))
 }
 
+/// Tries everything a hostile task would to reach the control plane: the data directory named
+/// in the run's conf (`home`), and its ancestor processes (ptrace, environ, mem, cwd, signals),
+/// looking for the secrets the conf lists (`needles`). Reports what it got; an isolated task
+/// gets nothing.
+fn probe_isolation(ctx: &mut Context<'_>) -> TaskResult {
+    let conf = ctx.conf();
+    let home = conf
+        .get("home")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| TaskError::fail("conf.home is required"))?;
+    let needles: Vec<String> = conf
+        .get("needles")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut leaked: Vec<String> = Vec::new();
+    let mut search = |place: String, bytes: &[u8]| {
+        for n in needles.iter().filter(|n| !n.is_empty()) {
+            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                leaked.push(place.clone());
+            }
+        }
+    };
+    let mut read = Vec::new();
+    for name in [
+        "jwt-secret",
+        "admin-token",
+        "airlock.db",
+        "secrets.key",
+        "standalone.url",
+    ] {
+        if let Ok(bytes) = std::fs::read(home.join(name)) {
+            search(name.to_owned(), &bytes);
+            read.push(name.to_owned());
+        }
+    }
+    let listed = std::fs::read_dir(&home).is_ok();
+    let (mut ptraced, mut environ, mut mem, mut cwd, mut signalled) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut pid = nix::unistd::getppid().as_raw();
+    for _ in 0..3 {
+        if pid <= 1 {
+            break;
+        }
+        // SAFETY: plain system calls on integers.
+        let attached =
+            unsafe { nix::libc::ptrace(nix::libc::PTRACE_ATTACH, pid, 0usize, 0usize) == 0 };
+        if attached {
+            ptraced.push(pid);
+            // SAFETY: as above.
+            unsafe { nix::libc::ptrace(nix::libc::PTRACE_DETACH, pid, 0usize, 0usize) };
+        }
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ"))
+            && !env.is_empty()
+        {
+            search(format!("environ of {pid}"), &env);
+            environ.push(pid);
+        }
+        if let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            && let Ok(f) = std::fs::File::open(format!("/proc/{pid}/mem"))
+        {
+            use std::os::unix::fs::FileExt;
+            for range in maps.lines().filter_map(|l| l.split_whitespace().next()) {
+                let Some((a, b)) = range.split_once('-') else {
+                    continue;
+                };
+                let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+                else {
+                    continue;
+                };
+                let mut buf = vec![0u8; (b - a).min(4 << 20) as usize];
+                if f.read_at(&mut buf, a).is_ok() {
+                    search(format!("memory of {pid}"), &buf);
+                    if !mem.contains(&pid) {
+                        mem.push(pid);
+                    }
+                }
+            }
+        }
+        if std::fs::read_dir(format!("/proc/{pid}/cwd")).is_ok()
+            || std::fs::read(format!("/proc/{pid}/cwd/jwt-secret")).is_ok()
+        {
+            cwd.push(pid);
+        }
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() {
+            signalled.push(pid);
+        }
+        // The next ancestor.
+        pid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| {
+                st.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0);
+    }
+    Ok(json!({
+        "uid": nix::unistd::getuid().as_raw(),
+        "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+        "read": read,
+        "listed_home": listed,
+        "ptraced": ptraced,
+        "environ": environ,
+        "mem": mem,
+        "cwd_of_ancestors": cwd,
+        "signalled": signalled,
+        "leaked": leaked,
+    }))
+}
+
 fn panics(_: &mut Context<'_>) -> TaskResult {
     let items: Vec<u8> = Vec::new();
     let index = std::env::var("NO_SUCH_VAR").map(|_| 1).unwrap_or(3);
@@ -404,5 +519,6 @@ fn main() -> std::process::ExitCode {
         .dag(wide(500))
         .dag(layered_once())
         .dag(map_edges())
+        .dag(Dag::new("isolation").task(Task::new("probe", probe_isolation)))
         .main()
 }

@@ -328,8 +328,8 @@ on_both_backends!(
         let root = stack.database.dir.path().to_owned();
         let bundles = bundles_dir(&root.join("sched"));
         let home = root.join("sched-home");
-        let markers = root.join("markers");
-        std::fs::create_dir_all(&markers).unwrap();
+        // Task code may run as another user (`nobody` under root): it writes the markers.
+        let markers = airlock_e2e::standalone::task_tmp_dir(&root.join("markers-parent"));
         let token = stack.server.admin(
             &["mint-token", "--scope", "admin", "--subject", "test"],
             None,
