@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ClientError;
+use crate::backoff::{Backoff, RetryPolicy};
 
 /// Characters escaped in a path segment; `/` is kept (XCom and Variable keys may contain it, and
 /// the server reads the rest of the path for them).
@@ -38,25 +39,20 @@ pub struct ClientConfig {
     pub base_url: String,
     /// Timeout of one attempt.
     pub timeout: Duration,
-    /// Attempts for retryable failures (≥ 1).
-    pub attempts: u32,
-    /// First retry delay; doubles each attempt.
-    pub retry_base: Duration,
-    /// Longest retry delay.
-    pub retry_max: Duration,
+    /// How retryable failures (network errors, 5xx) are retried.
+    pub retry: RetryPolicy,
     /// `User-Agent`.
     pub user_agent: String,
 }
 
 impl ClientConfig {
-    /// Defaults for `base_url`: 10 s per attempt, 5 attempts, 0.5 s → 8 s backoff.
+    /// Defaults for `base_url`: 10 s per attempt, retried through an outage of up to
+    /// [`DEFAULT_OUTAGE_BUDGET`](crate::backoff::DEFAULT_OUTAGE_BUDGET).
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
             timeout: Duration::from_secs(10),
-            attempts: 5,
-            retry_base: Duration::from_millis(500),
-            retry_max: Duration::from_secs(8),
+            retry: RetryPolicy::default(),
             user_agent: concat!("airlock/", env!("CARGO_PKG_VERSION")).into(),
         }
     }
@@ -117,11 +113,11 @@ impl ApiClient {
         c
     }
 
-    /// A client sharing this one's connection pool and token, making `attempts` attempts per
-    /// call (e.g. 1 for heartbeats, which repeat anyway).
-    pub fn with_attempts(&self, attempts: u32) -> Self {
+    /// A client sharing this one's connection pool and token, retrying as `retry` says (e.g.
+    /// [`RetryPolicy::once`] for heartbeats, which repeat anyway).
+    pub fn with_retry(&self, retry: RetryPolicy) -> Self {
         let mut c = self.clone();
-        c.cfg.attempts = attempts.max(1);
+        c.cfg.retry = retry;
         c
     }
 
@@ -145,15 +141,16 @@ impl ApiClient {
         body: Option<Vec<u8>>,
     ) -> Result<Answer, ClientError> {
         let url = format!("{}{}", self.base, path);
-        let mut delay = self.cfg.retry_base;
-        let mut attempt = 1;
+        let mut backoff: Option<Backoff> = None;
         loop {
             match self.attempt(&method, &url, path, query, body.clone()).await {
-                Err(e) if e.is_retryable() && attempt < self.cfg.attempts.max(1) => {
-                    tracing::warn!(%method, path, attempt, error = %e, "API call failed; retrying");
+                Err(e) if e.is_retryable() => {
+                    let b = backoff.get_or_insert_with(|| self.cfg.retry.start());
+                    let Some(delay) = b.next_delay() else {
+                        return Err(e);
+                    };
+                    tracing::warn!(%method, path, failing_for = ?b.elapsed(), error = %e, "API call failed; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.cfg.retry_max);
-                    attempt += 1;
                 }
                 other => return other,
             }

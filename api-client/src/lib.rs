@@ -4,14 +4,17 @@
 //! * Every request carries `airflow-api-version`, a `correlation-id` and the current bearer
 //!   token; every response's `Refreshed-API-Token` replaces that token (this is how a workload
 //!   token becomes an execution token, and how execution tokens stay fresh).
-//! * Network errors and 5xx answers are retried with bounded exponential backoff; 4xx answers
-//!   are returned at once as [`ClientError::Status`] with the server's JSON `detail`.
+//! * Network errors and 5xx answers are retried with exponential backoff and jitter through an
+//!   outage of up to the configured budget ([`backoff`]); 4xx answers are returned at once as
+//!   [`ClientError::Status`] with the server's JSON `detail`.
 
+pub mod backoff;
 mod client;
 mod control;
 mod error;
 mod routes;
 
+pub use backoff::{Backoff, DEFAULT_OUTAGE_BUDGET, RetryPolicy};
 pub use client::{ApiClient, ClientConfig};
 pub use error::ClientError;
 pub use routes::TiQuery;

@@ -79,14 +79,42 @@ fn detail(reason: &str, message: &str) -> Value {
     json!({ "reason": reason, "message": message })
 }
 
-fn is_busy(e: &crate::db::DbError) -> bool {
+/// Whether a database failure is worth retrying: the database is busy (SQLite's lock, a
+/// PostgreSQL serialization failure, no free connection in time) or unreachable (connections
+/// refused, dropped or not accepted).
+fn retryable(e: &crate::db::DbError) -> Option<(&'static str, &'static str)> {
+    const BUSY: (&str, &str) = ("database_busy", "The database is busy; retry the request");
+    const DOWN: (&str, &str) = (
+        "database_unavailable",
+        "The database cannot be reached right now; retry the request",
+    );
+    let crate::db::DbError::Sqlx(e) = e else {
+        return None;
+    };
     match e {
-        crate::db::DbError::Sqlx(sqlx::Error::PoolTimedOut) => true,
-        crate::db::DbError::Sqlx(sqlx::Error::Database(d)) => {
+        sqlx::Error::PoolTimedOut => Some(BUSY),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => Some(DOWN),
+        sqlx::Error::Database(d) => {
             let m = d.message();
-            m.contains("database is locked") || m.contains("could not serialize")
+            let code = d.code();
+            let code = code.as_deref().unwrap_or_default();
+            if m.contains("database is locked") || m.contains("could not serialize") {
+                Some(BUSY)
+            } else if code.starts_with("08") // connection exception
+                || code.starts_with("53") // insufficient resources (too many connections)
+                || code.starts_with("57P") // admin shutdown, cannot connect now
+                || (code == "55000" && m.contains("accepting connections"))
+            {
+                Some(DOWN)
+            } else {
+                None
+            }
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -117,12 +145,9 @@ impl IntoResponse for ApiError {
                 StoreError::InvalidArgument { reason, message } => {
                     (StatusCode::BAD_REQUEST, detail(reason, message))
                 }
-                StoreError::Db(db) if is_busy(db) => {
-                    tracing::warn!(error = %db, "database busy");
-                    (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        detail("database_busy", "The database is busy; retry the request"),
-                    )
+                StoreError::Db(db) if let Some((reason, message)) = retryable(db) => {
+                    tracing::warn!(error = %db, "{message}");
+                    (StatusCode::SERVICE_UNAVAILABLE, detail(reason, message))
                 }
                 StoreError::Db(db) => {
                     tracing::error!(error = %db, "database error");

@@ -17,6 +17,7 @@ pub mod db;
 pub mod env_secrets;
 pub mod error;
 pub mod extract;
+pub mod fence;
 pub mod guard;
 pub mod routes;
 pub mod secret_file;

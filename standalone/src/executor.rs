@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use airlock_api_client::ApiClient;
+use airlock_api_client::{ApiClient, RetryPolicy};
 use airlock_protocol::api::{ExecutorEvent, ExecutorRegistration, TickRequest, Workload};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -323,23 +323,24 @@ async fn shutdown(
     }
 }
 
-/// Bounded exponential backoff between failed calls.
-#[derive(Default)]
-struct Backoff {
-    failures: u32,
+/// Backoff between failed calls that must go on until the executor stops.
+struct Backoff(airlock_api_client::Backoff);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(RetryPolicy::forever().start())
+    }
 }
 
 impl Backoff {
     fn reset(&mut self) {
-        self.failures = 0;
+        self.0.reset();
     }
 
     /// Sleeps; true if `stop` turned true meanwhile.
     async fn wait(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
-        self.failures = (self.failures + 1).min(6);
-        let delay = Duration::from_millis(100 * (1 << self.failures));
         tokio::select! {
-            () = tokio::time::sleep(delay) => *stop.borrow(),
+            _ = self.0.wait() => *stop.borrow(),
             _ = stop.changed() => true,
         }
     }

@@ -1,4 +1,9 @@
 //! The request socket, seen from the supervisor: decoded requests in, encoded responses out.
+//!
+//! Responses are written by a task of their own through a bounded queue, so that a runner that
+//! stops reading cannot block the supervisor's loop (and with it the execution timeout, signals
+//! and the server's "stop"): when [`MAX_UNREAD_RESPONSES`] answers wait unread, the runner is
+//! breaking the protocol and is stopped.
 
 use airlock_protocol::comms::{
     CodecError, DecodedRequest, FrameDecoder, FrameError, ResponseFrame, WireError, decode_request,
@@ -7,6 +12,10 @@ use airlock_protocol::comms::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+/// Answers that may wait for the runner to read them; one more is a protocol violation.
+pub const MAX_UNREAD_RESPONSES: usize = 16;
 
 /// Why the channel cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -23,31 +32,58 @@ pub enum ChannelError {
     /// The socket failed.
     #[error("request socket: {0}")]
     Io(#[from] std::io::Error),
+    /// The runner does not read its answers.
+    #[error("the runner left {MAX_UNREAD_RESPONSES} answers unread")]
+    Backlog,
 }
 
-/// The supervisor's end of the request socket.
-pub struct RunnerChannel {
+/// The supervisor's reading end of the request socket.
+pub struct Requests {
     read: OwnedReadHalf,
-    write: OwnedWriteHalf,
     decoder: FrameDecoder,
     eof: bool,
+}
+
+/// The supervisor's writing end: a queue drained by a writer task.
+pub struct Responses {
+    queue: mpsc::Sender<ResponseFrame>,
 }
 
 /// How much to read at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
-impl RunnerChannel {
-    /// Wraps the socket, refusing frames above `max_frame_bytes`.
-    pub fn new(stream: UnixStream, max_frame_bytes: usize) -> Self {
-        let (read, write) = stream.into_split();
-        Self {
+/// Splits the socket, refusing request frames above `max_frame_bytes`, and starts the writer.
+pub fn open(stream: UnixStream, max_frame_bytes: usize) -> (Requests, Responses) {
+    let (read, write) = stream.into_split();
+    let (queue, pending) = mpsc::channel(MAX_UNREAD_RESPONSES);
+    tokio::spawn(write_responses(write, pending));
+    (
+        Requests {
             read,
-            write,
             decoder: FrameDecoder::new(max_frame_bytes),
             eof: false,
+        },
+        Responses { queue },
+    )
+}
+
+async fn write_responses(mut write: OwnedWriteHalf, mut pending: mpsc::Receiver<ResponseFrame>) {
+    while let Some(frame) = pending.recv().await {
+        let bytes = match encode_response(&frame) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, id = frame.id, "cannot encode a response");
+                continue;
+            }
+        };
+        if let Err(e) = write.write_all(&bytes).await {
+            tracing::debug!(error = %e, "cannot answer the runner (it is gone)");
+            return;
         }
     }
+}
 
+impl Requests {
     /// The next request; `None` at a clean end of stream. Cancel-safe: bytes read before a
     /// cancellation stay buffered.
     pub async fn next(&mut self) -> Result<Option<DecodedRequest>, ChannelError> {
@@ -68,11 +104,15 @@ impl RunnerChannel {
             }
         }
     }
+}
 
-    /// Sends one frame.
-    pub async fn send(&mut self, frame: &ResponseFrame) -> Result<(), ChannelError> {
-        let bytes = encode_response(frame)?;
-        self.write.write_all(&bytes).await?;
-        Ok(())
+impl Responses {
+    /// Queues one answer without waiting. Fails with [`ChannelError::Backlog`] when the runner
+    /// leaves too many answers unread; an answer to a runner that is gone is dropped.
+    pub fn send(&self, frame: ResponseFrame) -> Result<(), ChannelError> {
+        match self.queue.try_send(frame) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ChannelError::Backlog),
+        }
     }
 }

@@ -26,9 +26,6 @@ pub struct SupervisorConfig {
     /// Seconds between heartbeats.
     #[arg(long, env = "AIRLOCK_HEARTBEAT_INTERVAL", default_value = "5", value_parser = secs)]
     pub heartbeat_interval: Duration,
-    /// Consecutive failed heartbeats after which the task is stopped.
-    #[arg(long, env = "AIRLOCK_MAX_FAILED_HEARTBEATS", default_value_t = 3)]
-    pub max_failed_heartbeats: u32,
     /// Seconds between SIGTERM and SIGKILL when stopping the runner.
     #[arg(long, env = "AIRLOCK_KILL_GRACE", default_value = "5", value_parser = secs)]
     pub kill_grace: Duration,
@@ -60,9 +57,11 @@ pub struct SupervisorConfig {
     /// Seconds per API attempt.
     #[arg(long, env = "AIRLOCK_API_TIMEOUT", default_value = "10", value_parser = secs)]
     pub api_timeout: Duration,
-    /// Attempts per API call for network errors and 5xx answers.
-    #[arg(long, env = "AIRLOCK_API_ATTEMPTS", default_value_t = 5)]
-    pub api_attempts: u32,
+    /// How long an API or database outage is ridden out: the runner's requests, heartbeats and
+    /// the final report are retried (network errors, 5xx) for this long before giving up; a
+    /// task is stopped only when heartbeats have failed this long.
+    #[arg(long, env = "AIRLOCK_OUTAGE_BUDGET", default_value = "90s", value_parser = secs)]
+    pub outage_budget: Duration,
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
@@ -79,7 +78,6 @@ impl SupervisorConfig {
             log_dir,
             mirror_logs: false,
             heartbeat_interval: Duration::from_secs(5),
-            max_failed_heartbeats: 3,
             kill_grace: Duration::from_secs(5),
             overtime: Duration::from_secs(20),
             socket_cleanup_timeout: Duration::from_secs(5),
@@ -89,7 +87,7 @@ impl SupervisorConfig {
             work_root: None,
             pass_env: Vec::new(),
             api_timeout: Duration::from_secs(10),
-            api_attempts: 5,
+            outage_budget: airlock_api_client::DEFAULT_OUTAGE_BUDGET,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use airlock_api_client::ApiClient;
+use airlock_api_client::{ApiClient, RetryPolicy};
 use airlock_protocol::api::TIHeartbeatInfo;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -12,21 +12,22 @@ use uuid::Uuid;
 use crate::outcome::StopReason;
 
 /// Heartbeats until told to stop (`active` turns false), or until the server says the try must
-/// stop (404/409/410) or `max_failed` heartbeats in a row fail; returns why it stopped.
+/// stop (404/409/410) or heartbeats have failed for longer than `outage_budget`; returns why it
+/// stopped.
 pub fn spawn_heartbeat(
     client: ApiClient,
     ti_id: Uuid,
     info: TIHeartbeatInfo,
     interval: Duration,
-    max_failed: u32,
+    outage_budget: Duration,
     mut active: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Option<StopReason>> {
     // One attempt per heartbeat: the next heartbeat is the retry.
-    let client = client.with_attempts(1);
+    let client = client.with_retry(RetryPolicy::once());
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut failures = 0u32;
+        let mut failing_since: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -41,16 +42,16 @@ pub fn spawn_heartbeat(
                 return None;
             }
             match client.heartbeat(ti_id, &info).await {
-                Ok(()) => failures = 0,
+                Ok(()) => failing_since = None,
                 Err(e) if matches!(e.status(), Some(404 | 409 | 410)) => {
                     tracing::warn!(error = %e, "the server says this try must stop");
                     return Some(StopReason::ServerSaysStop(e.to_string()));
                 }
                 Err(e) => {
-                    failures += 1;
-                    tracing::warn!(error = %e, failures, "heartbeat failed");
-                    if failures >= max_failed.max(1) {
-                        return Some(StopReason::HeartbeatsFailed(failures));
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    tracing::warn!(error = %e, failing_for = ?since.elapsed(), "heartbeat failed");
+                    if since.elapsed() >= outage_budget {
+                        return Some(StopReason::HeartbeatsFailed(since.elapsed()));
                     }
                 }
             }

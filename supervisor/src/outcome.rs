@@ -55,7 +55,7 @@ pub enum StopReason {
     /// The server answered a heartbeat with 404/409/410.
     ServerSaysStop(String),
     /// Too many heartbeats failed in a row.
-    HeartbeatsFailed(u32),
+    HeartbeatsFailed(std::time::Duration),
     /// `execution_timeout` passed.
     Timeout(f64),
     /// The runner broke the protocol (a malformed or oversized frame).
@@ -82,6 +82,16 @@ pub struct TryState {
 }
 
 impl TryState {
+    /// Takes what answering a request changed (`answered` started as a copy of this state);
+    /// the supervisor's own decisions (`stopped`) made meanwhile are kept.
+    pub fn absorb(&mut self, answered: TryState) {
+        let stopped = self.stopped.take();
+        *self = TryState {
+            stopped: stopped.or(answered.stopped.clone()),
+            ..answered
+        };
+    }
+
     /// Whether the runner has said how it ended (heartbeats stop then, as in Airflow).
     pub fn has_terminal(&self) -> bool {
         self.reported.is_some() || self.pending.is_some() || self.final_state.is_some()
@@ -162,9 +172,10 @@ pub fn decide(
         Some(StopReason::Timeout(secs)) => {
             format!("execution timeout: the task ran longer than {secs}s")
         }
-        Some(StopReason::HeartbeatsFailed(n)) => {
-            format!("{n} heartbeats in a row failed; the task was stopped")
-        }
+        Some(StopReason::HeartbeatsFailed(d)) => format!(
+            "heartbeats failed for {}s (the outage budget); the task was stopped",
+            d.as_secs()
+        ),
         Some(StopReason::ProtocolViolation(e)) => format!("the runner broke the protocol: {e}"),
         Some(StopReason::Signalled(sig)) => {
             format!("the supervisor received signal {sig} and stopped the task")

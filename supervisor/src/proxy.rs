@@ -76,6 +76,25 @@ pub fn refused(status: u16, message: impl Into<String>) -> ErrorResponse {
     )
 }
 
+/// Why the server says this try is over, if an answer says so: a write refused because the try
+/// is no longer running (409 `not_running`, `invalid_state`) or was archived (410). The runner
+/// is then stopped (fencing).
+pub fn fenced(reply: &Reply) -> Option<String> {
+    let detail = reply.error.as_ref()?.detail.as_ref()?;
+    let status = detail.get("status_code")?.as_u64()?;
+    let reason = detail
+        .get("detail")
+        .and_then(|d| d.get("reason"))
+        .and_then(Value::as_str);
+    match (status, reason) {
+        (410, _) => Some("this try was retried and archived".into()),
+        (409, Some(r @ ("not_running" | "invalid_state"))) => {
+            Some(format!("this try is no longer running ({r})"))
+        }
+        _ => None,
+    }
+}
+
 fn reply_or<T>(r: Result<T, ClientError>, ok: impl FnOnce(T) -> Reply) -> Reply {
     match r {
         Ok(v) => ok(v),

@@ -7,11 +7,13 @@ use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock_api_client::{ApiClient, ClientConfig, ClientError};
+use airlock_api_client::{ApiClient, ClientConfig, ClientError, RetryPolicy};
 use airlock_protocol::api::{
-    RunningLiteral, TIEnterRunningPayload, TIHeartbeatInfo, TIRunContext, TaskInstanceDetails,
+    RunningLiteral, TIEnterRunningPayload, TIHeartbeatInfo, TIRunContext, TIStatePayload,
+    TITerminalStatePayload, TaskInstanceDetails,
 };
 use airlock_protocol::comms::{BundleInfo, ResponseFrame, StartupDetails, TaskInstance, ToTask};
+use airlock_protocol::state::TerminalStateNonSuccess;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
@@ -19,12 +21,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::channel::RunnerChannel;
 use crate::config::SupervisorConfig;
 use crate::heartbeat::spawn_heartbeat;
 use crate::logs::{Source, TaskLog, log_path};
 use crate::outcome::{Outcome, StopReason, TryState, decide};
-use crate::proxy::{Proxy, refused};
+use crate::proxy::{Proxy, Reply, fenced, refused};
+
+/// A boxed future, as the loop holds the request being answered.
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 use crate::sandbox::Sandbox;
 use crate::secrets::Redactor;
 use crate::spawn::{Launch, SpawnError, make_work_dir, resolve_runner, spawn_runner, task_user};
@@ -144,6 +148,59 @@ fn startup_details(
     }
 }
 
+/// Reports the final state (the client retries through an outage). A report the server refuses
+/// for its content (4xx other than "this try is over") is replaced by `failed`, so that a try
+/// never stays `running` until the heartbeat timeout; the refusal goes in the task log.
+async fn report_final(
+    client: &ApiClient,
+    ti_id: Uuid,
+    payload: &TIStatePayload,
+    outcome: Outcome,
+    log: &TaskLog,
+) -> Outcome {
+    let target = payload.target_state();
+    let refusal = match client.update_state(ti_id, payload).await {
+        Ok(()) => return outcome,
+        Err(e) if try_is_over(&e) => {
+            log.note(
+                "warning",
+                format!("the server no longer takes reports for this try: {e}"),
+            );
+            return Outcome::Stopped;
+        }
+        Err(e) if matches!(e.status(), Some(400..=499)) => e,
+        Err(e) => {
+            log.note(
+                "error",
+                format!("could not report the final state ({target}): {e}"),
+            );
+            return Outcome::Unreported;
+        }
+    };
+    log.note(
+        "error",
+        format!("the server refused {target} ({refusal}); reporting failed instead"),
+    );
+    let failed = TIStatePayload::Terminal(TITerminalStatePayload {
+        state: TerminalStateNonSuccess::Failed,
+        end_date: chrono::Utc::now(),
+        rendered_map_index: None,
+    });
+    match client.update_state(ti_id, &failed).await {
+        Ok(()) => Outcome::Failed,
+        Err(e) => {
+            log.note("error", format!("could not report failed either: {e}"));
+            Outcome::Unreported
+        }
+    }
+}
+
+/// Whether an answer means the try is over on the server (archived, or no longer running).
+fn try_is_over(e: &ClientError) -> bool {
+    matches!(e.status(), Some(404 | 410))
+        || (e.status() == Some(409) && matches!(e.reason(), Some("invalid_state" | "not_running")))
+}
+
 /// Signals the runner's process group (ignoring a group that is already gone).
 fn signal_group(pid: i32, sig: Signal) {
     let _ = killpg(Pid::from_raw(pid), sig);
@@ -157,7 +214,7 @@ pub async fn run(
 ) -> Result<RunReport, SupervisorError> {
     let client_cfg = ClientConfig {
         timeout: cfg.api_timeout,
-        attempts: cfg.api_attempts,
+        retry: RetryPolicy::outage(cfg.outage_budget),
         ..ClientConfig::new(cfg.api_url.clone())
     };
     let client = ApiClient::new(client_cfg, token).map_err(SupervisorError::Client)?;
@@ -270,19 +327,14 @@ pub async fn run(
         log.capture(runner.stderr, Source::Stderr),
         log.capture(runner.logs, Source::Structured),
     ];
-    let mut channel = RunnerChannel::new(runner.requests, cfg.max_frame_bytes);
+    let (mut requests, responses) = crate::channel::open(runner.requests, cfg.max_frame_bytes);
     let startup = startup_details(&details, &bundle, &host, ctx);
-    if let Err(e) = channel
-        .send(&ResponseFrame {
-            id: 0,
-            body: Some(ToTask::StartupDetails(Box::new(startup))),
-            error: None,
-        })
-        .await
-    {
-        // The runner died already; its exit status tells the rest.
-        log.note("warning", format!("could not send StartupDetails: {e}"));
-    }
+    // Queued (never blocks): a runner that does not read it is stopped like any other.
+    let _ = responses.send(ResponseFrame {
+        id: 0,
+        body: Some(ToTask::StartupDetails(Box::new(startup))),
+        error: None,
+    });
 
     let (active_tx, active_rx) = watch::channel(true);
     let mut heartbeat = spawn_heartbeat(
@@ -293,20 +345,28 @@ pub async fn run(
             pid: i64::from(pid),
         },
         cfg.heartbeat_interval,
-        cfg.max_failed_heartbeats,
+        cfg.outage_budget,
         active_rx,
     );
     let mut heartbeat_done = false;
 
-    let proxy = Proxy::new(client.clone(), ti_id, redactor);
+    let proxy = Arc::new(Proxy::new(client.clone(), ti_id, redactor));
     let mut state = TryState::default();
+    // The request being answered: handled beside the loop's other events, so that an API call
+    // riding out an outage holds up neither the timeout nor signals. One at a time, as the
+    // runner sends them; the next is read only when this one is answered.
+    let mut answering: Option<BoxFuture<(i64, Reply, TryState)>> = None;
     let mut exit: Option<ExitStatus> = None;
     let mut channel_open = true;
     let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let timeout_secs = details
         .execution_timeout
         .filter(|s| s.is_finite() && *s >= 0.0);
-    let timeout_at = timeout_secs.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let timeout_at = timeout_secs.and_then(|s| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d))
+    });
     let mut sigkill_at: Option<Instant> = None;
     let mut sigkill_sent = false;
     let mut overtime_at: Option<Instant> = None;
@@ -328,34 +388,53 @@ pub async fn run(
         *sigkill_at = Some(Instant::now() + cfg.kill_grace);
     };
 
-    while exit.is_none() || channel_open {
+    while exit.is_none() || channel_open || answering.is_some() {
         tokio::select! {
-            next = channel.next(), if channel_open => match next {
+            next = requests.next(), if channel_open && answering.is_none() => match next {
                 Ok(Some(req)) => {
-                    let reply = match req.body {
+                    let id = req.id;
+                    match req.body {
                         Ok(Some(msg)) => {
-                            tracing::debug!(id = req.id, kind = msg.type_name(), "request");
-                            proxy.handle(msg, &mut state).await
+                            tracing::debug!(id, kind = msg.type_name(), "request");
+                            let (proxy, mut scratch) = (proxy.clone(), state.clone());
+                            answering = Some(Box::pin(async move {
+                                let reply = proxy.handle(msg, &mut scratch).await;
+                                (id, reply, scratch)
+                            }));
                         }
-                        Ok(None) => crate::proxy::Reply { body: None, error: Some(refused(400, "empty request body")) },
+                        Ok(None) => answering = Some(Box::pin(std::future::ready((id, Reply { body: None, error: Some(refused(400, "empty request body")) }, state.clone())))),
                         Err(e) => {
-                            log.note("error", format!("cannot decode request {}: {e}", req.id));
-                            crate::proxy::Reply { body: None, error: Some(refused(400, format!("Cannot decode request: {e}"))) }
+                            log.note("error", format!("cannot decode request {id}: {e}"));
+                            let reply = Reply { body: None, error: Some(refused(400, format!("Cannot decode request: {e}"))) };
+                            answering = Some(Box::pin(std::future::ready((id, reply, state.clone()))));
                         }
-                    };
-                    if state.has_terminal() {
-                        let _ = active_tx.send(false);
-                        if overtime_at.is_none() && (state.final_state.is_some() || state.reported.is_some_and(crate::proxy::ends_the_try)) {
-                            overtime_at = Some(Instant::now() + cfg.overtime);
-                        }
-                    }
-                    if let Err(e) = channel.send(&ResponseFrame { id: req.id, body: reply.body, error: reply.error }).await {
-                        tracing::debug!(error = %e, "cannot answer the runner (it is gone)");
                     }
                 }
                 Ok(None) => channel_open = false,
                 Err(e) => {
                     channel_open = false;
+                    log.note("error", e.to_string());
+                    stop(&mut state, StopReason::ProtocolViolation(e.to_string()), &mut sigkill_at, exit.is_some());
+                }
+            },
+            (id, reply, answered) = async {
+                match answering.as_mut() {
+                    Some(f) => f.await,
+                    None => std::future::pending().await,
+                }
+            }, if answering.is_some() => {
+                answering = None;
+                state.absorb(answered);
+                if let Some(why) = fenced(&reply) {
+                    stop(&mut state, StopReason::ServerSaysStop(why), &mut sigkill_at, exit.is_some());
+                }
+                if state.has_terminal() {
+                    let _ = active_tx.send(false);
+                    if overtime_at.is_none() && (state.final_state.is_some() || state.reported.is_some_and(crate::proxy::ends_the_try)) {
+                        overtime_at = Some(Instant::now() + cfg.overtime);
+                    }
+                }
+                if let Err(e) = responses.send(ResponseFrame { id, body: reply.body, error: reply.error }) {
                     log.note("error", e.to_string());
                     stop(&mut state, StopReason::ProtocolViolation(e.to_string()), &mut sigkill_at, exit.is_some());
                 }
@@ -402,19 +481,7 @@ pub async fn run(
     let decision = decide(&state, exit, should_retry, chrono::Utc::now());
     let outcome = match &decision.report {
         None => decision.outcome,
-        Some(payload) => match client.update_state(ti_id, payload).await {
-            Ok(()) => decision.outcome,
-            Err(e) => {
-                log.note(
-                    "error",
-                    format!(
-                        "could not report the final state ({}): {e}",
-                        payload.target_state()
-                    ),
-                );
-                Outcome::Unreported
-            }
-        },
+        Some(payload) => report_final(&client, ti_id, payload, decision.outcome, &log).await,
     };
     // The runner is the only child this process waited for: its peak memory, for the record.
     let mut usage = serde_json::Map::new();

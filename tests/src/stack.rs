@@ -111,7 +111,7 @@ impl Stack {
             .env("AIRLOCK_LOG_DIR", &self.logs)
             .env("AIRLOCK_HEARTBEAT_INTERVAL", "0.2")
             .env("AIRLOCK_KILL_GRACE", "1")
-            .env("AIRLOCK_API_ATTEMPTS", "2")
+            .env("AIRLOCK_OUTAGE_BUDGET", "5s")
             .env("AIRLOCK_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())

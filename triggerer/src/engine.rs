@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use airlock_api_client::ApiClient;
+use airlock_api_client::{ApiClient, RetryPolicy};
 use airlock_protocol::api::{
     ClaimRequest, ClaimResponse, ClaimedTriggerBody, TriggerOutcomeBatch, TriggerOutcomeItem,
     TriggerOutcomeRequest, TriggererHeartbeat,
@@ -106,9 +106,17 @@ enum Msg {
     },
 }
 
+/// When `at` comes, on this process's clock; a moment beyond what the clock can represent is
+/// as good as never.
 fn instant_of(at: chrono::DateTime<Utc>) -> Instant {
-    Instant::now() + (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+    let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Instant::now()
+        .checked_add(wait)
+        .unwrap_or_else(|| Instant::now() + FAR)
 }
+
+/// Later than any trigger may wait (durations are bounded to 100 years).
+const FAR: Duration = Duration::from_secs(200 * 366 * 24 * 3600);
 
 /// The engine state (owned by one task).
 struct Engine {
@@ -186,7 +194,18 @@ impl Engine {
                 let msgs = self.msgs.clone();
                 let id = t.id;
                 let handle = tokio::spawn(async move {
-                    let fut = trigger.run(ctx);
+                    use futures_util::FutureExt;
+                    // A trigger that panics fails its own task, never the triggerer.
+                    let fut = std::panic::AssertUnwindSafe(async move { trigger.run(ctx).await })
+                        .catch_unwind()
+                        .map(|r| {
+                            r.unwrap_or_else(|panic| {
+                                Err(TriggerError::new(format!(
+                                    "the trigger panicked: {}",
+                                    crate::trigger::panic_message(panic.as_ref())
+                                )))
+                            })
+                        });
                     let outcome = match timeout {
                         Some(limit) => match tokio::time::timeout_at(limit, fut).await {
                             Ok(r) => request_of(r),
@@ -329,7 +348,7 @@ fn spawn_reporter(
             let (client, triggerer) = (client.clone(), triggerer.clone());
             inflight.spawn(async move {
                 let _permit = permit;
-                let mut delay = Duration::from_millis(200);
+                let mut backoff = RetryPolicy::forever().start();
                 loop {
                     match client.trigger_outcomes(&triggerer, &batch).await {
                         Ok(r) => {
@@ -344,8 +363,7 @@ fn spawn_reporter(
                         }
                         Err(e) if e.is_retryable() => {
                             tracing::warn!(outcomes = batch.outcomes.len(), error = %e, "cannot report trigger outcomes yet; retrying");
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(10));
+                            backoff.wait().await;
                         }
                         Err(e) => {
                             tracing::error!(outcomes = batch.outcomes.len(), error = %e, "trigger outcomes refused");
@@ -360,14 +378,41 @@ fn spawn_reporter(
     })
 }
 
-/// Runs a triggerer until `stop` turns true, then hands its triggers back to the server.
+/// The engine stopped without being asked to (a bug: triggers themselves cannot stop it).
+#[derive(Debug, thiserror::Error)]
+#[error("the triggerer's engine failed: {0}")]
+pub struct EngineFailed(String);
+
+/// Hands back whatever the server still assigns to `id`: a triggerer that (re)starts holds
+/// nothing, so those triggers belonged to an earlier incarnation, dead by definition. Retries
+/// until the server answers or `stop` turns true.
+async fn reclaim(client: &ApiClient, id: &str, stop: &mut watch::Receiver<bool>) {
+    let mut backoff = RetryPolicy::forever().start();
+    loop {
+        match client.retire_triggerer(id).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reclaim this triggerer's triggers yet; retrying")
+            }
+        }
+        tokio::select! {
+            _ = backoff.wait() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Runs a triggerer until `stop` turns true, then hands its triggers back to the server. If
+/// its engine fails, heartbeats stop with it (so that other triggerers take its triggers over)
+/// and the error is returned.
 pub async fn run(
     cfg: TriggererConfig,
     registry: TriggerRegistry,
     client: ApiClient,
     id: String,
     mut stop: watch::Receiver<bool>,
-) {
+) -> Result<(), EngineFailed> {
+    reclaim(&client, &id, &mut stop).await;
     let count = Arc::new(AtomicUsize::new(0));
     let (msgs_tx, mut msgs) = mpsc::unbounded_channel();
     let (report_tx, report_rx) = mpsc::unbounded_channel();
@@ -384,7 +429,11 @@ pub async fn run(
     });
 
     let heartbeat = {
-        let (client, id, mut stop) = (client.with_attempts(1), id.clone(), stop.clone());
+        let (client, id, mut stop) = (
+            client.with_retry(RetryPolicy::once()),
+            id.clone(),
+            stop.clone(),
+        );
         let hb = TriggererHeartbeat {
             hostname,
             capacity: Some(cfg.capacity as i64),
@@ -412,9 +461,11 @@ pub async fn run(
             stop.clone(),
         );
         let (capacity, batch, wait) = (cfg.capacity, cfg.batch.max(1), cfg.claim_wait);
-        let long = client.with_timeout(wait + cfg.api_timeout).with_attempts(1);
+        let long = client
+            .with_timeout(wait + cfg.api_timeout)
+            .with_retry(RetryPolicy::once());
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
+            let mut backoff = RetryPolicy::forever().start();
             let mut last_assigned: Option<Instant> = None;
             loop {
                 if *stop.borrow() {
@@ -441,7 +492,7 @@ pub async fn run(
                 };
                 match resp {
                     Ok(r) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         if include_assigned {
                             last_assigned = Some(Instant::now());
                         }
@@ -457,10 +508,9 @@ pub async fn run(
                     Err(e) => {
                         tracing::warn!(error = %e, "claim failed; retrying");
                         tokio::select! {
-                            () = tokio::time::sleep(backoff) => {}
+                            _ = backoff.wait() => {}
                             _ = stop.changed() => return,
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
             }
@@ -477,30 +527,42 @@ pub async fn run(
         msgs: msgs_tx,
         http: reqwest::Client::new(),
     };
-    let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    loop {
-        let next = engine.next_due().unwrap_or(far);
-        tokio::select! {
-            msg = msgs.recv() => match msg {
-                Some(Msg::Claimed(r)) => engine.claimed(r),
-                Some(Msg::Finished { id, generation, outcome }) => engine.finished(id, generation, outcome),
-                None => break,
-            },
-            () = tokio::time::sleep_until(next) => engine.fire_due(),
-            _ = stop.changed() => if *stop.borrow() { break },
+    let engine = tokio::spawn(async move {
+        let far = Instant::now() + FAR;
+        loop {
+            let next = engine.next_due().unwrap_or(far);
+            tokio::select! {
+                msg = msgs.recv() => match msg {
+                    Some(Msg::Claimed(r)) => engine.claimed(r),
+                    Some(Msg::Finished { id, generation, outcome }) => engine.finished(id, generation, outcome),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(next) => engine.fire_due(),
+                _ = stop.changed() => if *stop.borrow() { break },
+            }
         }
-    }
-    tracing::info!(
-        held = engine.held.len(),
-        "triggerer stopping; handing its triggers back"
-    );
-    engine.abort_all();
+        tracing::info!(
+            held = engine.held.len(),
+            "triggerer stopping; handing its triggers back"
+        );
+        engine.abort_all();
+    })
+    .await;
     claims.abort();
     heartbeat.abort();
-    // Let other triggerers take over at once instead of after the health timeout.
+    // Let other triggerers (or this one's next incarnation) take over at once instead of after
+    // the health timeout.
     if let Err(e) = client.retire_triggerer(&id).await {
         tracing::warn!(error = %e, "could not retire; other triggerers take over after the health timeout");
     }
-    drop(engine);
     let _ = tokio::time::timeout(Duration::from_secs(10), reporter).await;
+    engine.map_err(|e| {
+        let why = if e.is_panic() {
+            crate::trigger::panic_message(e.into_panic().as_ref())
+        } else {
+            e.to_string()
+        };
+        tracing::error!(error = %why, "the triggerer's engine failed; its triggers were handed back");
+        EngineFailed(why)
+    })
 }

@@ -74,6 +74,9 @@ pub enum StartError {
     /// The API client cannot be built.
     #[error(transparent)]
     Client(#[from] airlock_api_client::ClientError),
+    /// The engine failed while running.
+    #[error(transparent)]
+    Engine(#[from] engine::EngineFailed),
 }
 
 /// The subject of a JWT, read without checking it (the server checks it).
@@ -154,7 +157,7 @@ impl Triggerer {
             token,
         )?;
         tracing::info!(%id, capacity = cfg.capacity, triggers = ?self.registry.classpaths(), "triggerer running");
-        engine::run(cfg, self.registry, client, id, stop).await;
+        engine::run(cfg, self.registry, client, id, stop).await?;
         Ok(())
     }
 

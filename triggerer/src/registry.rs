@@ -45,13 +45,20 @@ impl TriggerRegistry {
         v
     }
 
-    /// Builds the trigger for `classpath` from `kwargs`.
+    /// Builds the trigger for `classpath` from `kwargs`. A factory that panics fails this
+    /// trigger only.
     pub fn build(&self, classpath: &str, kwargs: &JsonObject) -> Result<Built, TriggerError> {
         let factory = self.factories.get(classpath).ok_or_else(|| {
             TriggerError::new(format!(
                 "unknown trigger class path {classpath:?}: this triggerer does not run it"
             ))
         })?;
-        factory.build(kwargs)
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory.build(kwargs)))
+            .unwrap_or_else(|panic| {
+                Err(TriggerError::new(format!(
+                    "building the trigger panicked: {}",
+                    crate::trigger::panic_message(panic.as_ref())
+                )))
+            })
     }
 }

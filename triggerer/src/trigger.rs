@@ -51,6 +51,15 @@ impl TriggerError {
     }
 }
 
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
 /// What a running trigger knows about the task waiting for it.
 #[derive(Debug, Clone)]
 pub struct TriggerContext {

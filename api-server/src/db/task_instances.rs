@@ -268,6 +268,17 @@ pub async fn update_task_instance_state(
             .await?;
         }
         TIStatePayload::Retry(p) => {
+            // A try may only ask for a retry it has: `max_tries` retries after the first try.
+            if ti.try_number > ti.max_tries {
+                return Err(StoreError::conflict(
+                    "no_retries_left",
+                    format!(
+                        "try {} of {} tries allowed: no retry is left; report failed instead",
+                        ti.try_number,
+                        ti.max_tries.saturating_add(1)
+                    ),
+                ));
+            }
             let reason = p
                 .retry_reason
                 .as_deref()
@@ -535,6 +546,32 @@ pub async fn heartbeat(
         message: "TI is no longer in the running state and task should terminate".into(),
         extra,
     })
+}
+
+/// Fencing: fails unless `id` is the current try of its task instance and is running. A retried
+/// (archived) try gets [`StoreError::Archived`], any other state a `not_running` conflict.
+pub async fn require_running(db: &Db, id: Uuid) -> StoreResult<()> {
+    let state: Option<Option<String>> =
+        sqlx::query_scalar("SELECT state FROM task_instance WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+    match state {
+        Some(Some(s)) if s == "running" => Ok(()),
+        Some(state) => {
+            let mut extra = JsonObject::new();
+            extra.insert("current_state".into(), json!(state));
+            Err(StoreError::Conflict {
+                reason: "not_running",
+                message: "this try is no longer running: it may change nothing any more".into(),
+                extra,
+            })
+        }
+        None => {
+            let mut conn = db.pool().acquire().await?;
+            Err(missing_ti(&mut conn, id).await)
+        }
+    }
 }
 
 /// Fails with the right error unless `id` is a live task instance.

@@ -15,6 +15,7 @@ use crate::auth::TaskCaller;
 use crate::db::{self, DagRunFilter};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path, Query};
+use crate::fence::RunningTry;
 use crate::state::AppState;
 use crate::store_error::StoreError;
 
@@ -42,11 +43,13 @@ pub async fn get_dag_run(
         (status = 400, description = "The DAG is paused", body = HTTPExceptionResponse),
         (status = 404, description = "Dag not found for the given dag_id", body = HTTPExceptionResponse),
         (status = 409, description = "Dag run already exists for the given dag_id", body = HTTPExceptionResponse),
-        (status = 422, description = "Invalid payload", body = HTTPValidationError)),
+        (status = 422, description = "Invalid payload", body = HTTPValidationError),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn trigger_dag_run(
     State(s): State<AppState>,
-    _caller: TaskCaller,
+    _caller: RunningTry,
     Path((dag_id, run_id)): Path<(String, String)>,
     JsonBody(p): JsonBody<TriggerDAGRunPayload>,
 ) -> ApiResult<StatusCode> {
@@ -60,11 +63,13 @@ pub async fn trigger_dag_run(
     params(("dag_id" = String, Path), ("run_id" = String, Path)),
     responses(
         (status = 204, description = "Cleared"),
-        (status = 404, description = "Dag run not found", body = HTTPExceptionResponse)),
+        (status = 404, description = "Dag run not found", body = HTTPExceptionResponse),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn clear_dag_run(
     State(s): State<AppState>,
-    _caller: TaskCaller,
+    _caller: RunningTry,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     db::clear_dag_run(&s.db, &dag_id, &run_id, db::now()).await?;

@@ -17,6 +17,7 @@ use crate::auth::{Scope, StartCaller, TaskCaller};
 use crate::db::{self, StateChange};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path, RawBody, parse_json};
+use crate::fence::RunningTry;
 use crate::state::AppState;
 use crate::store_error::StoreError;
 
@@ -58,7 +59,7 @@ pub async fn ti_run(
         (status = 204, description = "State updated"),
         (status = 200, description = "The TI was already in the requested state"),
         (status = 404, description = "Task Instance not found", body = HTTPExceptionResponse),
-        (status = 409, description = "The TI is not in a valid state for this transition", body = HTTPExceptionResponse),
+        (status = 409, description = "The TI is not in a valid state for this transition, or `up_for_retry` with no retry left (`no_retries_left`)", body = HTTPExceptionResponse),
         (status = 422, description = "Invalid payload for the state transition (including scheduled, queued and restarting, which only the scheduler may set)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn ti_update_state(
@@ -120,11 +121,13 @@ async fn announce_trigger(s: &AppState) {
     responses(
         (status = 204, description = "Tasks skipped"),
         (status = 404, description = "Task Instance not found", body = HTTPExceptionResponse),
-        (status = 422, description = "Invalid payload", body = HTTPValidationError)),
+        (status = 422, description = "Invalid payload", body = HTTPValidationError),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn ti_skip_downstream(
     State(s): State<AppState>,
-    caller: TaskCaller,
+    caller: RunningTry,
     Path(id): Path<Uuid>,
     JsonBody(p): JsonBody<TISkippedDownstreamTasksStatePayload>,
 ) -> ApiResult<StatusCode> {
@@ -164,11 +167,13 @@ pub async fn ti_heartbeat(
         (status = 201, description = "Stored", body = Object),
         (status = 404, description = "Task Instance not found", body = HTTPExceptionResponse),
         (status = 410, description = "The try was retried and moved to the history table", body = HTTPExceptionResponse),
-        (status = 422, description = "Invalid payload", body = HTTPValidationError)),
+        (status = 422, description = "Invalid payload", body = HTTPValidationError),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn ti_put_rtif(
     State(s): State<AppState>,
-    caller: TaskCaller,
+    caller: RunningTry,
     Path(id): Path<Uuid>,
     JsonBody(fields): JsonBody<JsonObject>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
@@ -187,11 +192,13 @@ pub async fn ti_put_rtif(
     responses(
         (status = 204, description = "Stored"),
         (status = 404, description = "Task Instance not found", body = HTTPExceptionResponse),
-        (status = 422, description = "Empty or not a string", body = HTTPExceptionResponse)),
+        (status = 422, description = "Empty or not a string", body = HTTPExceptionResponse),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn ti_patch_rendered_map_index(
     State(s): State<AppState>,
-    caller: TaskCaller,
+    caller: RunningTry,
     Path(id): Path<Uuid>,
     RawBody(body): RawBody,
 ) -> ApiResult<StatusCode> {

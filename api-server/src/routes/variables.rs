@@ -14,6 +14,7 @@ use crate::auth::TaskCaller;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
+use crate::fence::RunningTry;
 use crate::state::AppState;
 use crate::store_error::StoreError;
 
@@ -111,11 +112,13 @@ pub async fn get_variable(
     request_body = VariablePostBody,
     responses(
         (status = 201, description = "Stored", body = Object),
-        (status = 422, description = "Invalid payload", body = HTTPValidationError)),
+        (status = 422, description = "Invalid payload", body = HTTPValidationError),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn put_variable(
     State(s): State<AppState>,
-    _caller: TaskCaller,
+    _caller: RunningTry,
     Path(p): Path<VariablePath>,
     JsonBody(body): JsonBody<VariablePostBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -136,11 +139,13 @@ pub async fn put_variable(
 /// Delete a Variable (succeeds when there is none).
 #[utoipa::path(delete, path = "/variables/{variable_key}", tag = "Variables",
     params(("variable_key" = String, Path, description = "The key; may contain '/'")),
-    responses((status = 204, description = "Deleted")),
+    responses((status = 204, description = "Deleted"),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn delete_variable(
     State(s): State<AppState>,
-    _caller: TaskCaller,
+    _caller: RunningTry,
     Path(p): Path<VariablePath>,
 ) -> ApiResult<StatusCode> {
     db::delete_variable(&s.db, &p.variable_key).await?;

@@ -16,6 +16,7 @@ use crate::auth::TaskCaller;
 use crate::db::{self, XComKey};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query, RawBody, parse_json};
+use crate::fence::RunningTry;
 use crate::state::AppState;
 
 /// The four path segments that name an XCom key.
@@ -232,11 +233,13 @@ pub struct SetXComParams {
         (status = 201, description = "Stored", body = Object),
         (status = 400, description = "mapped_length above max_map_length", body = HTTPExceptionResponse),
         (status = 404, description = "DAG run not found", body = HTTPExceptionResponse),
-        (status = 422, description = "Not JSON", body = HTTPValidationError)),
+        (status = 422, description = "Not JSON", body = HTTPValidationError),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn set_xcom(
     State(s): State<AppState>,
-    _caller: TaskCaller,
+    _caller: RunningTry,
     Path(p): Path<XComPath>,
     Query(q): Query<SetXComParams>,
     RawBody(body): RawBody,
@@ -277,11 +280,13 @@ pub struct DeleteXComParams {
 /// Delete an XCom value (succeeds when there is none).
 #[utoipa::path(delete, path = "/xcoms/{dag_id}/{run_id}/{task_id}/{key}", tag = "XComs",
     params(("dag_id" = String, Path), ("run_id" = String, Path), ("task_id" = String, Path), ("key" = String, Path), DeleteXComParams),
-    responses((status = 200, description = "Deleted", body = Object)),
+    responses((status = 200, description = "Deleted", body = Object),
+        (status = 409, description = "The caller's try is no longer running (fenced)", body = HTTPExceptionResponse),
+        (status = 410, description = "The caller's try was retried and archived (fenced)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn delete_xcom(
     State(s): State<AppState>,
-    _caller: TaskCaller,
+    _caller: RunningTry,
     Path(p): Path<XComPath>,
     Query(q): Query<DeleteXComParams>,
 ) -> ApiResult<Json<Value>> {

@@ -26,12 +26,10 @@ fn serve_airlock(sock: UnixStream) -> anyhow::Result<u64> {
     rt.block_on(async move {
         sock.set_nonblocking(true)?;
         let sock = tokio::net::UnixStream::from_std(sock)?;
-        let mut channel = airlock_supervisor::channel::RunnerChannel::new(
-            sock,
-            airlock_protocol::comms::DEFAULT_MAX_FRAME_LEN,
-        );
+        let (mut requests, responses) =
+            airlock_supervisor::channel::open(sock, airlock_protocol::comms::DEFAULT_MAX_FRAME_LEN);
         let mut n = 0;
-        while let Some(req) = channel.next().await? {
+        while let Some(req) = requests.next().await? {
             let body = match req.body {
                 Ok(Some(ToSupervisor::GetVariable(GetVariable { key }))) => {
                     Some(ToTask::VariableResult(VariableResponse {
@@ -41,13 +39,11 @@ fn serve_airlock(sock: UnixStream) -> anyhow::Result<u64> {
                 }
                 _ => None,
             };
-            channel
-                .send(&ResponseFrame {
-                    id: req.id,
-                    body,
-                    error: None,
-                })
-                .await?;
+            responses.send(ResponseFrame {
+                id: req.id,
+                body,
+                error: None,
+            })?;
             n += 1;
         }
         Ok(n)

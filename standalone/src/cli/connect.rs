@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airlock_api_client::{ApiClient, ClientConfig};
+use airlock_api_client::{ApiClient, ClientConfig, RetryPolicy};
 use anyhow::Context;
 
 /// The file `airlock standalone` writes its API URL to.
@@ -79,7 +79,9 @@ impl ControlArgs {
     pub fn client(&self) -> anyhow::Result<ApiClient> {
         let cfg = ClientConfig {
             timeout: Duration::from_secs(30),
-            attempts: 3,
+            // A command someone waits for says at once that the server is away; commands that
+            // follow a run ride out restarts on their own terms (`--wait`, `--follow`).
+            retry: RetryPolicy::outage(Duration::from_secs(2)),
             ..ClientConfig::new(self.api_url())
         };
         Ok(ApiClient::new(cfg, self.token()?)?)

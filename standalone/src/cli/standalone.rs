@@ -65,7 +65,7 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     }));
 
     let (stop_triggerer, triggerer_stopping) = watch::channel(false);
-    let triggerer_task = tokio::spawn(Triggerer::builder().run(
+    let triggerer_task = tokio::spawn(keep_triggerer_running(
         TriggererConfig::new(api_url.clone()),
         triggerer_token,
         triggerer_stopping,
@@ -114,6 +114,31 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     server_task.await??;
     println!("Stopped.");
     Ok(0)
+}
+
+/// Runs the triggerer until `stop`, starting it again (after a pause) if it fails: it then
+/// reclaims the triggers its failed incarnation held, so deferred tasks never hang.
+async fn keep_triggerer_running(
+    cfg: TriggererConfig,
+    token: String,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), airlock_triggerer::StartError> {
+    loop {
+        match Triggerer::builder()
+            .run(cfg.clone(), token.clone(), stop.clone())
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e @ airlock_triggerer::StartError::Engine(_)) => {
+                tracing::error!("{e}; starting the triggerer again");
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
 }
 
 /// Resolves only if the server stopped on its own (it should not).

@@ -54,6 +54,7 @@ both_backends!(malformed_bodies_and_unknown_routes, |api| {
         .await
         .unwrap();
     expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, None).await;
+    start(&api, ti, 1).await;
     // Too big: 413 with a JSON detail (the test server allows 64 KiB).
     let big = json!({"blob": "x".repeat(100 * 1024)});
     let r = api

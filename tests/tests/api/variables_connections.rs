@@ -6,6 +6,7 @@ use crate::common::*;
 
 both_backends!(variables_round_trip, |api| {
     let ti = seed(&api, &[("t", 0)]).await[0];
+    start(&api, ti, 1).await;
     let r = api
         .req(Method::GET, "/variables/missing", Some(ti))
         .send()

@@ -4,6 +4,7 @@ use crate::common::*;
 
 both_backends!(set_get_head_delete, |api| {
     let ti = seed(&api, &[("t", 0)]).await[0];
+    start(&api, ti, 1).await;
     let url = "/xcoms/demo/r1/t/my/key/with/slashes";
     let r = api
         .req(Method::POST, url, Some(ti))
@@ -105,6 +106,7 @@ both_backends!(mapped_values_items_slices_and_offsets, |api| {
         .await
         .task_instances[0]
         .id;
+    start(&api, ti, 1).await;
     for i in 0..5 {
         let value = if i == 2 { Value::Null } else { json!(i * 10) };
         let r = api
@@ -182,6 +184,7 @@ both_backends!(include_prior_dates_reaches_earlier_runs, |api| {
         .await.task_instances[0].id;
     let new = api.seed(json!({"dag_id": "d", "run_id": "new", "logical_date": "2026-01-02T00:00:00Z", "tasks": [{"task_id": "t"}]}))
         .await.task_instances[0].id;
+    start(&api, old, 1).await;
     api.req(Method::POST, "/xcoms/d/old/t/k", Some(old))
         .json(&json!("from old"))
         .send()
@@ -203,6 +206,7 @@ both_backends!(include_prior_dates_reaches_earlier_runs, |api| {
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["value"], "from old");
+    start(&api, new, 2).await;
     api.req(Method::POST, "/xcoms/d/new/t/k", Some(new))
         .json(&json!("from new"))
         .send()

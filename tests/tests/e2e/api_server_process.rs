@@ -22,6 +22,8 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
         .unwrap()
         .to_owned();
     let token = server.admin(&["mint-token", "--ti", &ti, "--scope", "execution"], None);
+    // Only a running try may write.
+    start_try(&server.base, &ti, &token);
 
     // Start a request; `Expect: 100-continue` makes the server say when its handler starts
     // reading the body, i.e. when the request is really in flight.
@@ -83,6 +85,28 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     let server2 = ApiServerProcess::start(&dir.path().join("home"), None);
     let value = get_json(&format!("{}/variables/k", server2.base), &token);
     assert_eq!(value["value"], "written during shutdown");
+}
+
+/// Marks `ti` running (`PATCH /run`), as a supervisor would.
+fn start_try(base: &str, ti: &str, token: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .patch(format!("{base}/task-instances/{ti}/run"))
+            .bearer_auth(token)
+            .json(
+                &serde_json::json!({"state": "running", "hostname": "h", "unixname": "u",
+                "pid": 1, "start_date": "2026-11-23T10:00:00Z"}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, reqwest::StatusCode::OK);
 }
 
 /// A blocking GET of a JSON document.

@@ -41,7 +41,10 @@ pub fn build_time_delta(k: &JsonObject) -> Result<Built, TriggerError> {
         k.get("delta")
             .ok_or_else(|| bad("delta", "a duration is required"))?,
     )?;
-    let at = Utc::now() + chrono::TimeDelta::from_std(delta).map_err(|e| bad("delta", e))?;
+    let at = chrono::TimeDelta::from_std(delta)
+        .ok()
+        .and_then(|d| Utc::now().checked_add_signed(d))
+        .ok_or_else(|| bad("delta", "the moment it ends is out of range"))?;
     let moment = serde_json::Value::String(airlock_protocol::time::to_rfc3339(&at));
     Ok(Built::At {
         at,

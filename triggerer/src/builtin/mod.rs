@@ -42,12 +42,20 @@ fn envelope(v: &Value) -> Option<(&str, &Value)> {
 /// A datetime as Airflow serialises it (serde envelope of pendulum or datetime), an RFC 3339
 /// string, or Unix seconds.
 pub fn parse_datetime(name: &str, v: &Value) -> Result<DateTime<Utc>, TriggerError> {
+    let in_range =
+        |dt: DateTime<Utc>| airlock_protocol::time::check_datetime(dt).map_err(|e| bad(name, e));
     let from_secs = |secs: f64| {
+        if !secs.is_finite() {
+            return Err(bad(name, "timestamp is not finite"));
+        }
         DateTime::from_timestamp_micros((secs * 1e6).round() as i64)
             .ok_or_else(|| bad(name, "timestamp out of range"))
+            .and_then(in_range)
     };
     match v {
-        Value::String(s) => airlock_protocol::time::parse_rfc3339(s).map_err(|e| bad(name, e)),
+        Value::String(s) => airlock_protocol::time::parse_rfc3339(s)
+            .map_err(|e| bad(name, e))
+            .and_then(in_range),
         Value::Number(n) => from_secs(n.as_f64().ok_or_else(|| bad(name, "not a number"))?),
         _ => match envelope(v) {
             Some((class, data)) if class.ends_with("DateTime") || class == "datetime.datetime" => {
@@ -62,7 +70,7 @@ pub fn parse_datetime(name: &str, v: &Value) -> Result<DateTime<Utc>, TriggerErr
 }
 
 /// A duration as Airflow serialises a timedelta (serde envelope of seconds), an ISO-8601
-/// string, or seconds.
+/// string, or seconds; at most 100 years.
 pub fn parse_duration(name: &str, v: &Value) -> Result<Duration, TriggerError> {
     let secs = match v {
         Value::Number(n) => n.as_f64(),
@@ -77,6 +85,9 @@ pub fn parse_duration(name: &str, v: &Value) -> Result<Duration, TriggerError> {
     .ok_or_else(|| bad(name, format!("expected a duration, got {v}")))?;
     if !secs.is_finite() || secs < 0.0 {
         return Err(bad(name, "must be a non-negative number of seconds"));
+    }
+    if secs > airlock_protocol::time::MAX_DURATION_SECS as f64 {
+        return Err(bad(name, format!("{secs} s is longer than 100 years")));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -135,5 +146,10 @@ mod tests {
             Duration::from_secs(120)
         );
         assert!(parse_duration("delta", &json!(-1)).is_err());
+        for huge in [json!(1e13), json!(1e20), json!(f64::MAX)] {
+            assert!(parse_duration("delta", &huge).is_err(), "{huge}");
+        }
+        assert!(parse_datetime("moment", &json!(1e20)).is_err());
+        assert!(parse_datetime("moment", &json!("+262142-01-01T00:00:00Z")).is_err());
     }
 }
