@@ -11,7 +11,15 @@ pub const MAX_CHUNK: usize = 1024 * 1024;
 pub fn read_chunk(path: &Path, offset: u64, max: usize) -> std::io::Result<(String, u64)> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), offset)),
+        // No log there (and none can be: a path through a file is no directory).
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok((String::new(), offset));
+        }
         Err(e) => return Err(e),
     };
     let len = file.metadata()?.len();

@@ -1,38 +1,14 @@
-//! An external job: the task starts a job on another system (a local HTTP service here), then
-//! defers, freeing its worker, while the triggerer polls the job's status URL. It resumes when
-//! the job is done.
+//! An external job: the task starts a job on another system, then defers, freeing its worker,
+//! while the triggerer polls the job's status URL. It resumes when the job is done. The other
+//! system is a stand-in HTTP service (`example-bundle job-server`), running on its own: a try's
+//! processes all end with the try. The run's conf names its address (`{"service": "host:port"}`).
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use airlock_sdk::{
     Context, Dag, Deferral, HttpPoll, Operator, ResponseCondition, Task, TaskError, TaskResult,
 };
 use serde_json::{Map, Value, json};
-
-/// Starts the job service (detached: it outlives this task) and returns its address.
-fn start_job_service(work_secs: f64) -> Result<String, TaskError> {
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .args(["job-server", "--work-secs", &work_secs.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| TaskError::fail("the job service has no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    line.trim()
-        .strip_prefix("listening on ")
-        .map(str::to_owned)
-        .ok_or_else(|| TaskError::fail(format!("the job service said {line:?}")))
-}
 
 /// Submits a job with a bare HTTP/1.1 request (the example avoids an HTTP client dependency).
 fn submit(addr: &str) -> Result<Value, TaskError> {
@@ -57,12 +33,17 @@ pub struct RunExternalJob;
 
 impl Operator for RunExternalJob {
     fn execute(&self, ctx: &mut Context<'_>) -> TaskResult {
-        let work = ctx
+        let addr = ctx
             .conf()
-            .get("work_secs")
-            .and_then(Value::as_f64)
-            .unwrap_or(2.0);
-        let addr = start_job_service(work)?;
+            .get("service")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                TaskError::fail_no_retry(
+                    "conf.service (host:port of the job service) is required: start one with \
+                     `example-bundle job-server` and trigger with --conf '{\"service\": \"...\"}'",
+                )
+            })?;
         let job = submit(&addr)?;
         let id = job["id"].as_str().unwrap_or_default().to_owned();
         let url = format!("http://{addr}/jobs/{id}");

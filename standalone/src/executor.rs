@@ -206,7 +206,7 @@ fn spawn(
         )
         .stdin(Stdio::null())
         .stdout(Stdio::from(output.try_clone()?))
-        .stderr(Stdio::from(output.try_clone()?))
+        .stderr(Stdio::piped())
         // Its own process group: a Ctrl-C meant for the executor is not delivered to tasks;
         // the executor stops them in order instead.
         .process_group(0);
@@ -215,6 +215,12 @@ fn spawn(
     }
     let mut child = cmd.spawn()?;
     let pid = child.id();
+    // Its log goes on to supervisors.log; its last error is the reason given for a try it
+    // could not run (a log directory it cannot write, a bundle it cannot start, ...).
+    let last_error = child
+        .stderr
+        .take()
+        .map(|stderr| tokio::spawn(copy_stderr(stderr, output.try_clone())));
     let (ti, try_number) = (w.ti_id, w.try_number);
     let what = format!(
         "{}.{}[{}] try {}",
@@ -223,12 +229,17 @@ fn spawn(
     tracing::debug!(%ti, pid, "started supervisor for {what}");
     tokio::spawn(async move {
         let status = child.wait().await;
+        let last_error = match last_error {
+            Some(reader) => reader.await.ok().flatten(),
+            None => None,
+        };
+        let because = last_error.map_or_else(String::new, |e| format!(": {e}"));
         let (code, detail) = match status {
             Ok(s) => (
                 s.code(),
                 match s.code() {
-                    Some(c) => format!("supervisor for {what} exited with code {c}"),
-                    None => format!("supervisor for {what} was killed ({s})"),
+                    Some(c) => format!("supervisor for {what} exited with code {c}{because}"),
+                    None => format!("supervisor for {what} was killed ({s}){because}"),
                 },
             ),
             Err(e) => (
@@ -244,6 +255,27 @@ fn spawn(
         });
     });
     Ok(pid)
+}
+
+/// Copies a supervisor's stderr into `output` line by line; returns its last error message.
+async fn copy_stderr(
+    stderr: tokio::process::ChildStderr,
+    output: std::io::Result<std::fs::File>,
+) -> Option<String> {
+    use std::io::Write;
+    use tokio::io::AsyncBufReadExt;
+    let mut output = output.ok();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut last_error = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(out) = output.as_mut() {
+            let _ = writeln!(out, "{line}");
+        }
+        if let Some((_, message)) = line.split_once(" ERROR ") {
+            last_error = Some(message.trim().to_owned());
+        }
+    }
+    last_error
 }
 
 async fn finished(client: &ApiClient, id: &str, children: &mut HashMap<Uuid, Child>, e: Exited) {

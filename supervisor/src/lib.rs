@@ -6,6 +6,7 @@
 //! reports how it ended ([`outcome`]). The runner never sees the API token ([`secrets`]) nor, with
 //! Landlock, the paths it is told to hide ([`sandbox`]).
 
+pub mod cgroup;
 pub mod channel;
 pub mod config;
 pub mod heartbeat;

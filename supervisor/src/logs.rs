@@ -30,11 +30,23 @@ pub enum Source {
 pub use airlock_protocol::logs::log_path;
 
 /// Accepts log records from anywhere in the supervisor and writes them in order.
+///
+/// What the runner prints goes through a bounded queue: when the writer falls behind, capture
+/// stops reading and the runner waits on its pipe (back-pressure), so the supervisor's memory
+/// does not grow with the task's output. The supervisor's own notes use a queue of their own,
+/// which never blocks its loop (they are few).
 #[derive(Clone)]
 pub struct TaskLog {
-    tx: mpsc::UnboundedSender<Value>,
+    notes: mpsc::UnboundedSender<Value>,
+    output: mpsc::Sender<Value>,
     redactor: Arc<Mutex<Redactor>>,
 }
+
+/// Captured lines that may wait for the writer (each at most [`MAX_LINE`] bytes).
+const OUTPUT_QUEUE: usize = 64;
+
+/// Bytes trimmed from the end of a log that filled its disk, to make room for the note saying so.
+const TRUNCATION_ROOM: u64 = 4096;
 
 /// Waits for the writer to drain.
 pub struct LogWriter {
@@ -43,6 +55,8 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Waits until every record sent before all [`TaskLog`] handles were dropped is written.
+    /// Fails if a write failed (the log then ends with a note saying so, when it could be
+    /// written).
     pub async fn finish(self) -> std::io::Result<()> {
         self.task
             .await
@@ -52,6 +66,71 @@ impl LogWriter {
 
 fn now_stamp() -> String {
     airlock_protocol::time::to_rfc3339(&chrono::Utc::now())
+}
+
+fn truncation_note(why: &std::io::Error) -> String {
+    let mut note = json!({
+        "timestamp": now_stamp(),
+        "level": "error",
+        "logger": "airlock.supervisor",
+        "event": format!(
+            "task log truncated: {why}; what the task printed after this point was dropped"
+        ),
+    })
+    .to_string();
+    note.push('\n');
+    note
+}
+
+/// Writes records to `file` (and stdout when mirroring) until both queues close. A write that
+/// fails (a full disk) stops the writing: the log's last bytes make room for a note saying so,
+/// later records are counted and dropped, and the first error is returned at the end.
+async fn write_records(
+    mut file: tokio::fs::File,
+    mirror: bool,
+    mut notes: mpsc::UnboundedReceiver<Value>,
+    mut output: mpsc::Receiver<Value>,
+) -> std::io::Result<()> {
+    let mut stdout = tokio::io::stdout();
+    let mut failed: Option<std::io::Error> = None;
+    let mut dropped = 0u64;
+    loop {
+        let record = tokio::select! {
+            biased;
+            Some(r) = notes.recv() => r,
+            Some(r) = output.recv() => r,
+            else => break,
+        };
+        if failed.is_some() {
+            dropped += 1;
+            continue;
+        }
+        let mut line = record.to_string();
+        line.push('\n');
+        if let Err(e) = file.write_all(line.as_bytes()).await {
+            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            let _ = file.set_len(len.saturating_sub(TRUNCATION_ROOM)).await;
+            let _ = file.write_all(truncation_note(&e).as_bytes()).await;
+            failed = Some(e);
+            continue;
+        }
+        if mirror {
+            stdout.write_all(line.as_bytes()).await?;
+        }
+    }
+    match failed {
+        Some(e) => {
+            let _ = file.flush().await;
+            Err(std::io::Error::new(
+                e.kind(),
+                format!("{e} ({dropped} more log records dropped)"),
+            ))
+        }
+        None => {
+            file.flush().await?;
+            file.sync_data().await
+        }
+    }
 }
 
 impl TaskLog {
@@ -64,31 +143,25 @@ impl TaskLog {
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .await?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
-        let task = tokio::spawn(async move {
-            let mut stdout = tokio::io::stdout();
-            while let Some(record) = rx.recv().await {
-                let mut line = record.to_string();
-                line.push('\n');
-                file.write_all(line.as_bytes()).await?;
-                if mirror {
-                    stdout.write_all(line.as_bytes()).await?;
-                }
-            }
-            file.flush().await?;
-            file.sync_data().await?;
-            Ok(())
-        });
-        Ok((Self { tx, redactor }, LogWriter { task }))
+        let (notes, notes_rx) = mpsc::unbounded_channel::<Value>();
+        let (output, output_rx) = mpsc::channel::<Value>(OUTPUT_QUEUE);
+        let task = tokio::spawn(write_records(file, mirror, notes_rx, output_rx));
+        Ok((
+            Self {
+                notes,
+                output,
+                redactor,
+            },
+            LogWriter { task },
+        ))
     }
 
-    /// Writes one record (redacted).
-    pub fn write(&self, mut record: Map<String, Value>) {
+    fn stamp_and_redact(&self, mut record: Map<String, Value>) -> Value {
         record
             .entry("timestamp")
             .or_insert_with(|| Value::String(now_stamp()));
@@ -98,7 +171,17 @@ impl TaskLog {
         {
             r.redact_value(&mut v);
         }
-        let _ = self.tx.send(v);
+        v
+    }
+
+    /// Writes one of the supervisor's records (redacted); never waits.
+    pub fn write(&self, record: Map<String, Value>) {
+        let _ = self.notes.send(self.stamp_and_redact(record));
+    }
+
+    /// Queues one captured record (redacted), waiting while the writer is behind.
+    async fn write_output(&self, record: Map<String, Value>) {
+        let _ = self.output.send(self.stamp_and_redact(record)).await;
     }
 
     /// Writes a note from the supervisor.
@@ -114,7 +197,7 @@ impl TaskLog {
         self.write(fields);
     }
 
-    fn line(&self, source: Source, raw: &[u8]) {
+    async fn line(&self, source: Source, raw: &[u8]) {
         let text = String::from_utf8_lossy(raw);
         let text = text.trim_end();
         match source {
@@ -128,7 +211,7 @@ impl TaskLog {
                 m.insert("level".into(), json!(level));
                 m.insert("logger".into(), json!(logger));
                 m.insert("event".into(), json!(text));
-                self.write(m);
+                self.write_output(m).await;
             }
             Source::Structured => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(mut m)) => {
@@ -146,7 +229,7 @@ impl TaskLog {
                     m.insert("level".into(), json!(level));
                     m.entry("logger").or_insert_with(|| json!("task"));
                     m.entry("event").or_insert_with(|| json!(""));
-                    self.write(m);
+                    self.write_output(m).await;
                 }
                 _ if text.is_empty() => {}
                 _ => self.note(
@@ -166,7 +249,7 @@ impl TaskLog {
             while let Ok(buf) = reader.fill_buf().await {
                 if buf.is_empty() {
                     if !line.is_empty() {
-                        log.line(source, &line);
+                        log.line(source, &line).await;
                     }
                     break;
                 }
@@ -178,7 +261,7 @@ impl TaskLog {
                 line.extend_from_slice(&buf[..take]);
                 reader.consume(take);
                 if (complete && take == consumed) || line.len() >= MAX_LINE {
-                    log.line(source, &line);
+                    log.line(source, &line).await;
                     line.clear();
                 }
             }

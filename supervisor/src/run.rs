@@ -29,6 +29,7 @@ use crate::proxy::{Proxy, Reply, fenced, refused};
 
 /// A boxed future, as the loop holds the request being answered.
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+use crate::cgroup::TryCgroup;
 use crate::sandbox::Sandbox;
 use crate::secrets::Redactor;
 use crate::spawn::{Launch, SpawnError, make_work_dir, resolve_runner, spawn_runner, task_user};
@@ -257,15 +258,30 @@ pub async fn run(
     } else {
         Sandbox::hiding(&cfg.hide, std::slice::from_ref(&cfg.bundles_dir))
     };
+    let cgroup = TryCgroup::create(&format!("airlock-{ti_id}-{}", details.try_number));
     let launch = Launch {
         user: user.as_ref(),
         work_dir: &work_dir,
         sandbox: sandbox.raw_fd(),
+        cgroup_procs: cgroup.as_ref().ok().map(TryCgroup::procs_fd),
     };
     let mut runner = spawn_runner(&exe, cfg, &launch)?;
     let pid = runner.pid;
     for note in sandbox.into_notes() {
         log.note("info", note);
+    }
+    match &cgroup {
+        Ok(cg) => log.note(
+            "info",
+            format!("the try runs in cgroup {}", cg.dir().display()),
+        ),
+        Err(why) => log.note(
+            "warning",
+            format!(
+                "no cgroup for this try ({why}): processes the task starts in a new session \
+                 may outlive it, and only the runner's own usage is recorded"
+            ),
+        ),
     }
     log.note(
         "info",
@@ -475,16 +491,39 @@ pub async fn run(
         }
     }
     heartbeat.abort();
-    // Nothing the try started may outlive it.
+    // Nothing the try started may outlive it: the whole cgroup when there is one (daemons that
+    // left the process group included), else the process group.
     signal_group(pid, Signal::SIGKILL);
+    let mut usage = serde_json::Map::new();
+    if let Ok(cg) = &cgroup {
+        if let Err(e) = cg.kill_all(cfg.kill_grace).await {
+            log.note(
+                "error",
+                format!("cannot stop every process of the try: {e}"),
+            );
+        }
+        let u = cg.usage();
+        if let Some(cpu) = u.cpu_secs {
+            usage.insert("try_cpu_secs".into(), serde_json::json!(cpu));
+        }
+        if let Some(peak) = u.peak_memory_kib {
+            usage.insert("try_peak_memory_kib".into(), serde_json::json!(peak));
+        }
+    }
 
     let decision = decide(&state, exit, should_retry, chrono::Utc::now());
     let outcome = match &decision.report {
         None => decision.outcome,
         Some(payload) => report_final(&client, ti_id, payload, decision.outcome, &log).await,
     };
-    // The runner is the only child this process waited for: its peak memory, for the record.
-    let mut usage = serde_json::Map::new();
+    // The runner is the only child this process waited for: its peak memory, for the record;
+    // and this process's own, which must stay small whatever the task prints.
+    if let Ok(u) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
+        usage.insert(
+            "supervisor_max_rss_kib".into(),
+            serde_json::json!(u.max_rss()),
+        );
+    }
     if let Ok(u) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
         usage.insert("runner_max_rss_kib".into(), serde_json::json!(u.max_rss()));
         let cpu = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;

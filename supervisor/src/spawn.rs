@@ -180,6 +180,8 @@ pub struct Launch<'a> {
     pub work_dir: &'a Path,
     /// A Landlock ruleset to enforce on it (see [`crate::sandbox`]).
     pub sandbox: Option<i32>,
+    /// The `cgroup.procs` of the try's cgroup, which it joins (see [`crate::cgroup`]).
+    pub cgroup_procs: Option<i32>,
 }
 
 /// Creates the try's working directory under `root` (private to the task's user); the caller
@@ -267,7 +269,7 @@ pub fn spawn_runner(
             .env("USER", &u.name)
             .env("LOGNAME", &u.name);
     }
-    let sandbox = launch.sandbox;
+    let (sandbox, cgroup_procs) = (launch.sandbox, launch.cgroup_procs);
     // SAFETY: the closure runs between fork and exec (after the user switch) and only calls
     // async-signal-safe functions (fcntl, prctl, umask, landlock) on values captured by copy.
     unsafe {
@@ -282,6 +284,12 @@ pub fn spawn_runner(
             }
             // Task code gets the usual umask, not the supervisor's private one.
             nix::libc::umask(0o022);
+            // Into the try's cgroup before anything of the task runs: all it starts follows.
+            if let Some(fd) = cgroup_procs
+                && nix::libc::write(fd, b"0".as_ptr().cast(), 1) != 1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
             if let Some(fd) = sandbox {
                 crate::sandbox::enforce(fd)?;
             }

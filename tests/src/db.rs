@@ -100,6 +100,13 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// For PostgreSQL: the administrator's URL and this database's name.
+    pub fn postgres(&self) -> Option<(&str, &str)> {
+        self.pg
+            .as_ref()
+            .map(|(admin, name)| (admin.as_str(), name.as_str()))
+    }
 }
 
 impl Drop for TestDatabase {

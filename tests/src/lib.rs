@@ -8,6 +8,7 @@
 pub mod api;
 pub mod contract;
 pub mod db;
+pub mod hostile;
 pub mod process;
 pub mod stack;
 pub mod standalone;

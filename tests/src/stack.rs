@@ -41,6 +41,11 @@ pub struct SupervisorExit {
 impl Stack {
     /// Starts a server on `backend`; `None` if that backend is not available here.
     pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Starts a server on `backend` with extra environment for the server.
+    pub async fn start_with(backend: Backend, server_env: &[(&str, &str)]) -> Option<Self> {
         let database = TestDatabase::create(backend).await?;
         let root = database.dir.path().to_owned();
         let bundles = root.join("bundles");
@@ -55,11 +60,9 @@ impl Stack {
         }
         let url = database.url().to_owned();
         // Triggerers that stop heartbeating lose their triggers after 2 s (10 s by default).
-        let server = ApiServerProcess::start_with_env(
-            &root.join("home"),
-            Some(&url),
-            &[("AIRLOCK_TRIGGERER_HEALTH_TIMEOUT", "2")],
-        );
+        let mut env = vec![("AIRLOCK_TRIGGERER_HEALTH_TIMEOUT", "2")];
+        env.extend_from_slice(server_env);
+        let server = ApiServerProcess::start_with_env(&root.join("home"), Some(&url), &env);
         let db = Db::connect(&url, 4).await.expect("connect");
         Some(Self {
             server,
@@ -249,6 +252,31 @@ impl Stack {
             id: id.to_owned(),
             log,
         }
+    }
+
+    /// Seeds run `run_id` of the test bundle's `defer` task with `trigger` in its conf, runs it
+    /// until it defers, and returns its id.
+    pub async fn deferred(&self, run_id: &str, trigger: Value) -> Uuid {
+        let ti = self
+            .seed(serde_json::json!({"dag_id": "t", "run_id": run_id,
+                "bundle_name": "airlock-test-bundle", "conf": {"trigger": trigger},
+                "tasks": [{"task_id": "defer"}]}))
+            .task_instances[0]
+            .id;
+        let exit = self.run(ti).await;
+        assert_eq!(exit.code, Some(0), "{}", exit.stderr);
+        // A trigger that fires (or fails) at once may have resumed the task already.
+        let state = self.ti(ti).await.state.map(|s| s.as_str());
+        assert!(matches!(state, Some("deferred" | "scheduled")), "{state:?}");
+        ti
+    }
+
+    /// What the scheduler does with a scheduled task instance: queue it; then runs it again.
+    pub async fn resume(&self, ti: Uuid) -> SupervisorExit {
+        db::queue_task_instances(&self.db, &[ti], db::now())
+            .await
+            .expect("queue");
+        self.run(ti).await
     }
 
     /// Waits (at most `limit`) until `ti` is in `state`.

@@ -113,6 +113,8 @@ pub struct Standalone {
     pub log: PathBuf,
     /// A handle on the same database, for checking.
     pub db: Db,
+    /// Extra environment it was started with.
+    env: Vec<(String, String)>,
     /// The database (dropped last).
     pub database: TestDatabase,
 }
@@ -130,49 +132,94 @@ impl Standalone {
         let root = database.dir.path().to_owned();
         let home = root.join("home");
         std::fs::create_dir_all(&home).expect("home");
-        let bundles = bundles_dir(&root);
-        let tmp = task_tmp_dir(&root);
-        let log = root.join("standalone.log");
-        let child = Command::new(bin_path("airlock"))
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let child = Self::spawn(&database, &home, &env);
+        let db = Db::connect(database.url(), 4).await.expect("connect");
+        let this = Self {
+            child,
+            log: root.join("standalone.log"),
+            home,
+            db,
+            env,
+            database,
+        };
+        this.wait_ready();
+        Some(this)
+    }
+
+    fn spawn(database: &TestDatabase, home: &Path, env: &[(String, String)]) -> Child {
+        let root = database.dir.path();
+        let bundles = bundles_dir(root);
+        let tmp = task_tmp_dir(root);
+        let append = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(root.join(name))
+                .expect("log")
+        };
+        Command::new(bin_path("airlock"))
             .args(["standalone", "--bind", "127.0.0.1:0"])
-            .env("AIRLOCK_HOME", &home)
+            .env("AIRLOCK_HOME", home)
             .env("AIRLOCK_DATABASE_URL", database.url())
             .env("AIRLOCK_BUNDLES_DIR", &bundles)
             .env("AIRLOCK_PARALLELISM", "4")
             .env("TMPDIR", &tmp)
             .envs(FAST_ENV.iter().copied())
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::fs::File::create(root.join("standalone.err")).expect("log"))
+            .stdout(append("standalone.log"))
+            .stderr(append("standalone.err"))
             .spawn()
-            .expect("spawn airlock standalone");
-        let db = Db::connect(database.url(), 4).await.expect("connect");
-        let this = Self {
-            child,
-            home,
-            log,
-            db,
-            database,
-        };
-        let url_file = this.home.join("standalone.url");
+            .expect("spawn airlock standalone")
+    }
+
+    /// Waits until it serves and the bundles' DAGs are registered.
+    fn wait_ready(&self) {
+        let url_file = self.home.join("standalone.url");
         wait_for(
             Duration::from_secs(60),
             "airlock standalone to start",
             || url_file.exists().then_some(()),
         );
         // Registered DAGs mean the scheduler is up too.
-        let home = this.home.clone();
         wait_for(
             Duration::from_secs(60),
             "the bundles' DAGs to be registered",
             || {
-                let out = airlock_cli(&home, &["dags", "list"], &[]);
+                let out = airlock_cli(&self.home, &["dags", "list"], &[]);
                 (out.code == Some(0) && out.stdout.contains("rules") && out.stdout.contains("etl"))
                     .then_some(())
             },
         );
-        Some(this)
+    }
+
+    /// Kills it (SIGKILL, as a crash would: its supervisors live on).
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again (after [`crash`](Self::crash)) over the same data directory and
+    /// database, and waits until it serves.
+    pub fn start_again(&mut self) {
+        self.child = Self::spawn(&self.database, &self.home, &self.env);
+        wait_for(
+            Duration::from_secs(60),
+            "airlock standalone to serve again",
+            || (airlock_cli(&self.home, &["dags", "list"], &[]).code == Some(0)).then_some(()),
+        );
+    }
+
+    /// The API URL it serves (from `standalone.url`).
+    pub fn api_url(&self) -> String {
+        std::fs::read_to_string(self.home.join("standalone.url"))
+            .expect("standalone.url")
+            .trim()
+            .to_owned()
     }
 
     /// Runs `airlock <args>` against it.

@@ -118,6 +118,23 @@ fn instant_of(at: chrono::DateTime<Utc>) -> Instant {
 /// Later than any trigger may wait (durations are bounded to 100 years).
 const FAR: Duration = Duration::from_secs(200 * 366 * 24 * 3600);
 
+/// Runs `trigger`; a trigger that panics fails its own task, never the triggerer.
+async fn run_caught(
+    trigger: Box<dyn crate::trigger::Trigger>,
+    ctx: TriggerContext,
+) -> Result<TriggerEvent, TriggerError> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(trigger.run(ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            Err(TriggerError::new(format!(
+                "the trigger panicked: {}",
+                crate::trigger::panic_message(panic.as_ref())
+            )))
+        })
+}
+
 /// The engine state (owned by one task).
 struct Engine {
     registry: TriggerRegistry,
@@ -194,18 +211,7 @@ impl Engine {
                 let msgs = self.msgs.clone();
                 let id = t.id;
                 let handle = tokio::spawn(async move {
-                    use futures_util::FutureExt;
-                    // A trigger that panics fails its own task, never the triggerer.
-                    let fut = std::panic::AssertUnwindSafe(async move { trigger.run(ctx).await })
-                        .catch_unwind()
-                        .map(|r| {
-                            r.unwrap_or_else(|panic| {
-                                Err(TriggerError::new(format!(
-                                    "the trigger panicked: {}",
-                                    crate::trigger::panic_message(panic.as_ref())
-                                )))
-                            })
-                        });
+                    let fut = run_caught(trigger, ctx);
                     let outcome = match timeout {
                         Some(limit) => match tokio::time::timeout_at(limit, fut).await {
                             Ok(r) => request_of(r),
@@ -565,4 +571,55 @@ pub async fn run(
         tracing::error!(error = %why, "the triggerer's engine failed; its triggers were handed back");
         EngineFailed(why)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigger::{BoxFuture, Trigger};
+
+    struct Panics;
+
+    impl Trigger for Panics {
+        fn run(
+            self: Box<Self>,
+            _: TriggerContext,
+        ) -> BoxFuture<Result<TriggerEvent, TriggerError>> {
+            Box::pin(async { panic!("boom") })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_trigger_fails_its_task_only() {
+        let ctx = TriggerContext {
+            trigger_id: 1,
+            task_instance_id: uuid::Uuid::nil(),
+            dag_id: "d".into(),
+            run_id: "r".into(),
+            task_id: "t".into(),
+            map_index: -1,
+            http: reqwest::Client::new(),
+        };
+        let err = run_caught(Box::new(Panics), ctx).await.unwrap_err();
+        assert_eq!(err.message, "the trigger panicked: boom");
+    }
+
+    #[test]
+    fn a_panicking_factory_fails_its_trigger_only() {
+        let mut r = TriggerRegistry::empty();
+        r.register(
+            "x.Panics",
+            |_: &airlock_protocol::api::JsonObject| -> Result<Built, TriggerError> {
+                panic!("bad factory")
+            },
+        );
+        let err = r.build("x.Panics", &Default::default()).err().unwrap();
+        assert!(err.message.contains("bad factory"), "{}", err.message);
+    }
+
+    #[test]
+    fn far_moments_do_not_overflow_the_clock() {
+        let far = chrono::DateTime::<Utc>::MAX_UTC;
+        assert!(instant_of(far) > Instant::now());
+    }
 }

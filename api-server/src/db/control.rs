@@ -192,6 +192,44 @@ pub async fn run_details(db: &Db, dag_id: &str, run_id: &str) -> StoreResult<Run
     })
 }
 
+/// Why try `try_number` of a task instance ended, if a reason was recorded (its own retry or
+/// failure reason: the executor's, a zombie's, the scheduler's).
+pub async fn try_reason(
+    db: &Db,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: i64,
+    try_number: i64,
+) -> StoreResult<Option<String>> {
+    let current: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT retry_reason FROM task_instance WHERE dag_id = $1 AND run_id = $2 \
+         AND task_id = $3 AND map_index = $4 AND try_number = $5",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(task_id)
+    .bind(map_index)
+    .bind(try_number)
+    .fetch_optional(db.pool())
+    .await?;
+    if let Some(reason) = current {
+        return Ok(reason);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT retry_reason FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 \
+         AND task_id = $3 AND map_index = $4 AND try_number = $5",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(task_id)
+    .bind(map_index)
+    .bind(try_number)
+    .fetch_optional(db.pool())
+    .await?
+    .flatten())
+}
+
 /// The current try of one task instance: (dag, run, task, map index) → (try number, state).
 pub async fn task_instance_try(
     db: &Db,

@@ -238,15 +238,22 @@ async fn choose_scheduled(tx: &mut WriteTx, want: usize) -> StoreResult<Vec<Queu
     Ok(out)
 }
 
+/// Exit codes after which a supervisor has settled its try itself (documented in the README):
+/// 0–3 reported an outcome or were told to stop, 5 found the try running elsewhere.
+const SETTLED_EXITS: &[i32] = &[0, 1, 2, 3, 5];
+
 /// A supervisor `executor` started for try `try_number` of `ti_id` exited. If the try never
-/// started (still queued for this executor) it failed at the executor level: retried if tries
-/// are left, else failed. A cleared (`restarting`) task instance is ready to run again.
-/// Anything else has moved on and is left alone.
+/// started (still queued for this executor) it failed at the executor level; if it started and
+/// its supervisor died (killed, crashed, or unable to report) it is a zombie now rather than at
+/// the heartbeat timeout: either way retried if tries are left, else failed. A cleared
+/// (`restarting`) task instance is ready to run again. Anything else has moved on and is left
+/// alone.
 pub async fn executor_event(
     db: &Db,
     executor: &str,
     ti_id: Uuid,
     try_number: i64,
+    exit_code: Option<i32>,
     detail: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<ExecutorEventAction> {
@@ -267,16 +274,21 @@ pub async fn executor_event(
         return Ok(ExecutorEventAction::Ignored);
     }
     let at = to_micros(now);
+    let ours = queued_by.as_deref() == Some(executor);
+    let died = !exit_code.is_some_and(|c| SETTLED_EXITS.contains(&c));
     let action = match state.as_deref() {
-        Some("queued") if queued_by.as_deref() == Some(executor) => {
+        Some(s @ ("queued" | "running")) if ours && (s == "queued" || died) => {
             let retry = try_now <= max_tries;
-            let reason: String = format!("the executor could not run the task: {detail}")
-                .chars()
-                .take(500)
-                .collect();
+            let why = if s == "queued" {
+                "the executor could not run the task"
+            } else {
+                "the task's supervisor died"
+            };
+            let reason: String = format!("{why}: {detail}").chars().take(500).collect();
             sqlx::query(
                 "UPDATE task_instance SET state = $2, end_date = $3, retry_reason = $4, \
-                 queued_by = NULL, updated_at = $3 WHERE id = $1",
+                 queued_by = NULL, duration = CASE WHEN start_date IS NULL THEN NULL \
+                 ELSE ($3 - start_date) / 1000000.0 END, updated_at = $3 WHERE id = $1",
             )
             .bind(ti_id.to_string())
             .bind(if retry { "up_for_retry" } else { "failed" })

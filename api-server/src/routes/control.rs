@@ -219,6 +219,17 @@ pub async fn task_logs(
             )
         );
     let path = path_of(try_number);
+    let missing = if path.is_file() {
+        None
+    } else {
+        let reason =
+            db::try_reason(&s.db, &dag_id, &run_id, &task_id, q.map_index, try_number).await?;
+        Some(match (reason, finished) {
+            (Some(r), _) => format!("no log was written for try {try_number}: {r}"),
+            (None, true) => format!("no log was written for try {try_number}"),
+            (None, false) => format!("try {try_number} has not written a log yet"),
+        })
+    };
     let (content, next_offset) = tokio::task::spawn_blocking(move || {
         crate::task_logs::read_chunk(&path, q.offset, crate::task_logs::MAX_CHUNK)
     })
@@ -230,6 +241,7 @@ pub async fn task_logs(
         content,
         next_offset,
         finished,
+        missing,
     }))
 }
 
@@ -326,8 +338,16 @@ pub async fn executor_event(
     Path(id): Path<String>,
     JsonBody(e): JsonBody<ExecutorEvent>,
 ) -> ApiResult<Json<ExecutorEventResponse>> {
-    let action =
-        db::executor_event(&s.db, &id, e.ti_id, e.try_number, &e.detail, db::now()).await?;
+    let action = db::executor_event(
+        &s.db,
+        &id,
+        e.ti_id,
+        e.try_number,
+        e.exit_code,
+        &e.detail,
+        db::now(),
+    )
+    .await?;
     if action != airlock_protocol::api::ExecutorEventAction::Ignored {
         s.scheduling.changed();
     }

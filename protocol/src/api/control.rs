@@ -173,6 +173,10 @@ pub struct TaskLogChunk {
     pub next_offset: u64,
     /// True when the try is over: once `content` is empty, nothing more will come.
     pub finished: bool,
+    /// Why there is no log file (yet), when there is none: the try has not started, or it
+    /// failed before its supervisor could write one (with the reason recorded for the try).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 /// `PUT /airlock/control/executors/{executor_id}`: an executor announces itself.

@@ -39,6 +39,10 @@ pub enum DagsCommand {
         /// Follow the run to its end; exit 1 if it fails.
         #[arg(long)]
         wait: bool,
+        /// With --wait: how long to keep following while the API cannot be reached (a
+        /// restart), e.g. `30s`, `5m`.
+        #[arg(long, default_value = super::outage::DEFAULT_MAX_OUTAGE, value_parser = airlock_protocol::time::parse_secs)]
+        max_outage: std::time::Duration,
     },
     /// Stop scheduling a DAG.
     Pause {
@@ -102,6 +106,7 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             conf,
             run_id,
             wait,
+            max_outage,
         } => {
             let conf: Option<JsonObject> = conf
                 .map(|c| serde_json::from_str(&c).context("--conf must be a JSON object"))
@@ -117,7 +122,7 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
                 return Ok(0);
             }
             let tty = std::io::stdout().is_terminal();
-            let done = progress::follow(&client, &dag_id, &run.run_id, tty).await?;
+            let done = progress::follow(&client, &dag_id, &run.run_id, tty, max_outage).await?;
             println!("{}", progress::summary(&done));
             Ok(if done.state == DagRunState::Success {
                 0

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::connect::ControlArgs;
+use super::outage::Outage;
 
 /// How often `--follow` looks for more.
 const POLL: Duration = Duration::from_millis(500);
@@ -31,6 +32,10 @@ pub struct LogsArgs {
     /// Print the JSON lines as stored.
     #[arg(long)]
     pub raw: bool,
+    /// With --follow: how long to keep following while the API cannot be reached (a
+    /// restart), e.g. `30s`, `5m`.
+    #[arg(long, default_value = super::outage::DEFAULT_MAX_OUTAGE, value_parser = airlock_protocol::time::parse_secs)]
+    pub max_outage: std::time::Duration,
 }
 
 /// One stored JSON log line as `timestamp LEVEL logger: event key=value ...`.
@@ -69,14 +74,22 @@ pub fn format_line(line: &str) -> String {
     out
 }
 
-/// Prints a try's log (and, with `--follow`, what it writes next until it ends).
+/// Prints a try's log (and, with `--follow`, what it writes next until it ends). A try that
+/// ended without a log is an error, with the reason the server knows.
 pub async fn run(a: LogsArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
+    // With --follow, failed calls are retried here (and said so), not silently in the client.
     let client = conn.client()?;
+    let client = if a.follow {
+        client.with_retry(airlock_api_client::RetryPolicy::once())
+    } else {
+        client
+    };
     let mut offset = 0;
     let mut try_number = a.try_number;
     let mut out = std::io::stdout();
+    let mut outage = Outage::new(a.max_outage);
     loop {
-        let chunk = client
+        let chunk = match client
             .task_log(
                 &a.dag_id,
                 &a.run_id,
@@ -85,7 +98,24 @@ pub async fn run(a: LogsArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
                 try_number,
                 offset,
             )
-            .await?;
+            .await
+        {
+            Ok(c) => {
+                outage.ended();
+                c
+            }
+            Err(e) if a.follow => {
+                outage.ride_out(e).await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(why) = &chunk.missing
+            && (chunk.finished || !a.follow)
+        {
+            eprintln!("{}.{} in run {}: {why}", a.dag_id, a.task_id, a.run_id);
+            return Ok(1);
+        }
         // Stay on the try first shown, even if a retry starts meanwhile.
         try_number = Some(chunk.try_number);
         for line in chunk.content.lines() {

@@ -3,6 +3,7 @@
 pub mod connect;
 pub mod dags;
 pub mod logs;
+pub mod outage;
 pub mod progress;
 pub mod runs;
 pub mod scheduler;

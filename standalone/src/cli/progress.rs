@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::Duration;
 
-use airlock_api_client::ApiClient;
+use airlock_api_client::{ApiClient, RetryPolicy};
 use airlock_protocol::api::{RunDetails, TaskInstanceSummary};
 use airlock_protocol::state::{DagRunState, TaskInstanceState};
 
+use super::outage::Outage;
 use super::table;
 
 /// How often the run is looked at.
@@ -93,18 +94,34 @@ fn grouped_rows(d: &RunDetails) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Follows run `run_id` of `dag_id` until it ends; returns its final details.
+/// Follows run `run_id` of `dag_id` until it ends, riding out API outages of up to
+/// `max_outage`; returns its final details.
 pub async fn follow(
     client: &ApiClient,
     dag_id: &str,
     run_id: &str,
     tty: bool,
+    max_outage: Duration,
 ) -> anyhow::Result<RunDetails> {
     let mut seen: HashMap<(String, i64), (Option<TaskInstanceState>, i64)> = HashMap::new();
     let mut drawn = 0usize;
     let mut out = std::io::stdout();
+    let mut outage = Outage::new(max_outage);
+    // Failed calls are retried here (and said so), not silently in the client.
+    let client = client.with_retry(RetryPolicy::once());
     loop {
-        let d = client.run_details(dag_id, run_id).await?;
+        let d = match client.run_details(dag_id, run_id).await {
+            Ok(d) => {
+                outage.ended();
+                d
+            }
+            Err(e) => {
+                outage.ride_out(e).await?;
+                // The frame on screen is stale now: draw the next one below the messages.
+                drawn = 0;
+                continue;
+            }
+        };
         if tty {
             let body = table::render(&["TASK", "STATE", "TRY", "TOOK"], &grouped_rows(&d));
             let mut text = format!("{}: {}\n", d.run_id, d.state);

@@ -47,9 +47,7 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     let server = Server::build(&a.serve)
         .await
         .context("cannot start the API server")?;
-    let listener = tokio::net::TcpListener::bind(a.serve.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", a.serve.bind))?;
+    let listener = listen(a.serve.bind, &home).await?;
     let addr = listener.local_addr()?;
     let api_url = format!("http://{addr}/execution");
     let tokens = server.state().tokens.clone();
@@ -114,6 +112,27 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     server_task.await??;
     println!("Stopped.");
     Ok(0)
+}
+
+/// Binds `bind`. With port 0, the port of the previous run (from `standalone.url`) is taken
+/// again when it is free: supervisors that outlived a crash of this process keep talking to the
+/// URL they were given, and find the new process there.
+async fn listen(
+    bind: std::net::SocketAddr,
+    home: &std::path::Path,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    if bind.port() == 0
+        && let Some(port) = std::fs::read_to_string(home.join(URL_FILE))
+            .ok()
+            .and_then(|url| url.trim().parse::<url::Url>().ok())
+            .and_then(|url| url.port())
+        && let Ok(l) = tokio::net::TcpListener::bind((bind.ip(), port)).await
+    {
+        return Ok(l);
+    }
+    tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))
 }
 
 /// Runs the triggerer until `stop`, starting it again (after a pause) if it fails: it then

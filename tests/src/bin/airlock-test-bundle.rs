@@ -5,6 +5,7 @@ use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::time::Duration;
 
+use airlock_protocol::comms::{GetVariable, RetryTask, ToSupervisor};
 use airlock_sdk::{
     Bundle, Context, Dag, Deferral, Operator, Task, TaskError, TaskResult, Trigger, TriggerRule,
 };
@@ -217,6 +218,152 @@ fn raw_write(bytes: &[u8]) {
     let mut sock = raw_socket();
     let _ = sock.write_all(bytes);
     let _ = sock.flush();
+}
+
+/// One request frame, as a runner would send it.
+fn request_frame(id: i64, body: ToSupervisor) -> Vec<u8> {
+    airlock_protocol::comms::encode_request(&airlock_protocol::comms::RequestFrame {
+        id,
+        body: Some(body),
+        context_carrier: None,
+    })
+    .unwrap_or_default()
+}
+
+/// Writes requests and never reads an answer: the supervisor must not be blocked by it.
+fn flood(_: &mut Context<'_>) -> TaskResult {
+    let frame = request_frame(
+        1,
+        ToSupervisor::GetVariable(GetVariable {
+            key: "x".repeat(1000),
+        }),
+    );
+    let mut sock = raw_socket();
+    loop {
+        if sock.write_all(&frame).is_err() {
+            return Err(TaskError::fail("the request socket closed"));
+        }
+    }
+}
+
+/// Waits (at most two minutes) for the file named by `conf.marker` to exist.
+fn wait_for_marker(ctx: &Context<'_>) -> Result<(), TaskError> {
+    let marker = ctx
+        .conf()
+        .get("marker")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| TaskError::fail_no_retry("conf.marker is required"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !marker.exists() {
+        if std::time::Instant::now() > deadline {
+            return Err(TaskError::fail_no_retry("the marker never appeared"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Try 1 writes XCom `k` only once `conf.marker` exists; later tries write it at once. A late
+/// write from a fenced try 1 must not replace a later try's value.
+fn fenced_write(ctx: &mut Context<'_>) -> TaskResult {
+    if ctx.try_number() == 1 {
+        wait_for_marker(ctx)?;
+    }
+    let value = format!("try {}", ctx.try_number());
+    ctx.xcom_push("k", &value)?;
+    Ok(json!(value))
+}
+
+/// Finishes (returning `{"done": true}`) once `conf.marker` exists.
+fn finish_on_marker(ctx: &mut Context<'_>) -> TaskResult {
+    wait_for_marker(ctx)?;
+    Ok(json!({"done": true}))
+}
+
+/// Prints `conf.bytes` bytes to stdout, in lines of 1 KiB.
+fn print_lots(ctx: &mut Context<'_>) -> TaskResult {
+    let total = ctx.conf().get("bytes").and_then(Value::as_u64).unwrap_or(0);
+    let line = format!("{}\n", "x".repeat(1023));
+    let mut out = std::io::stdout().lock();
+    let mut written = 0u64;
+    while written < total {
+        out.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+    }
+    out.flush()?;
+    Ok(json!({"printed": written}))
+}
+
+/// Asks for a retry whatever its retries (a runner that would retry forever).
+fn retry_anyway(ctx: &mut Context<'_>) -> TaskResult {
+    ctx.request(ToSupervisor::RetryTask(RetryTask {
+        state: Default::default(),
+        end_date: chrono::Utc::now(),
+        rendered_map_index: None,
+        retry_delay_seconds: None,
+        retry_reason: Some("again".into()),
+    }))?;
+    std::process::exit(0);
+}
+
+/// Starts a daemon (`setsid`, its own session) that sleeps, returns its pid, and ends.
+fn spawn_daemon(_: &mut Context<'_>) -> TaskResult {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("600")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    Ok(json!({"pid": child.id()}))
+}
+
+/// Plays the hostile script of `conf.seed` (see `airlock_e2e::hostile`) on the request socket.
+fn fuzz(ctx: &mut Context<'_>) -> TaskResult {
+    use airlock_e2e::hostile::{Act, script};
+    use std::io::Read;
+    let seed = ctx.conf().get("seed").and_then(Value::as_u64).unwrap_or(0);
+    let ti = ctx.ti();
+    let own = (ti.dag_id.clone(), ti.run_id.clone(), ti.task_id.clone());
+    // SAFETY: the request socket stays open for the life of the process; ManuallyDrop keeps
+    // this handle from closing it.
+    let sock = std::mem::ManuallyDrop::new(unsafe {
+        std::os::unix::net::UnixStream::from_raw_fd(
+            airlock_task_runner::request_socket_fd().ok_or_else(|| TaskError::fail("no socket"))?,
+        )
+    });
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut sock: &std::os::unix::net::UnixStream = &sock;
+    for act in script(seed, &own) {
+        match act {
+            Act::Send { bytes, read_answer } => {
+                if sock.write_all(&bytes).is_err() {
+                    return Err(TaskError::fail("the supervisor closed the socket"));
+                }
+                if read_answer {
+                    let mut len = [0u8; 4];
+                    if sock.read_exact(&mut len).is_ok() {
+                        let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).min(1 << 24)];
+                        let _ = sock.read_exact(&mut body);
+                    }
+                }
+            }
+            Act::Sleep(ms) => std::thread::sleep(Duration::from_millis(ms)),
+            Act::Exit(code) => std::process::exit(code),
+            Act::Crash => std::process::abort(),
+            Act::ReturnOk => return Ok(json!({"seed": seed})),
+            Act::ReturnErr => return Err(TaskError::fail(format!("seed {seed} fails"))),
+        }
+    }
+    Ok(Value::Null)
 }
 
 fn garbage_frame(_: &mut Context<'_>) -> TaskResult {
@@ -504,6 +651,13 @@ fn main() -> std::process::ExitCode {
         ("huge_frame", huge_frame),
         ("undecodable_request", undecodable_request),
         ("steal_token", steal_token),
+        ("flood", flood),
+        ("fenced_write", fenced_write),
+        ("finish_on_marker", finish_on_marker),
+        ("print_lots", print_lots),
+        ("retry_anyway", retry_anyway),
+        ("spawn_daemon", spawn_daemon),
+        ("fuzz", fuzz),
     ];
     let mut dag = Dag::new("t")
         .task(Task::new("produce", produce))
@@ -520,5 +674,19 @@ fn main() -> std::process::ExitCode {
         .dag(layered_once())
         .dag(map_edges())
         .dag(Dag::new("isolation").task(Task::new("probe", probe_isolation)))
+        .dag(Dag::new("one").task(Task::new("ok", ok)))
+        .dag(Dag::new("sleeper").task(Task::new("sleep", sleep)))
+        .dag(
+            Dag::new("fenced").task(
+                Task::new("fenced_write", fenced_write)
+                    .retries(1)
+                    .retry_delay(Duration::ZERO),
+            ),
+        )
+        .dag(
+            Dag::new("crash")
+                .task(Task::new("finish", finish_on_marker))
+                .task(Task::new("defer", DeferFromConf)),
+        )
         .main()
 }

@@ -1,6 +1,8 @@
 //! End-to-end suites over real processes.
 
 mod api_server_process;
+mod faults;
+mod fuzz;
 mod isolation;
 mod slow_clients;
 mod standalone;

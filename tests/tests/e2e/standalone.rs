@@ -73,7 +73,8 @@ on_both_backends!(
         assert_eq!(one["lines"], 8, "map index 7 processed the eighth file");
 
         // External job: the task defers while the triggerer polls the job, then resumes.
-        let (out, ext) = a.run_dag("external_job", json!({"work_secs": 1}));
+        let service = airlock_e2e::process::JobService::start(1.0);
+        let (out, ext) = a.run_dag("external_job", json!({"service": service.addr}));
         assert_eq!(out.code, Some(0), "{out:?}");
         assert!(out.stdout.contains("deferred"), "{}", out.stdout);
         let job = a
@@ -415,7 +416,7 @@ on_both_backends!(
 );
 
 on_both_backends!(
-    a_task_whose_supervisor_dies_is_failed_after_the_heartbeat_timeout,
+    a_task_whose_supervisor_hangs_is_failed_after_the_heartbeat_timeout,
     Standalone::start,
     |a| {
         let out = a.cli(&["dags", "trigger", "t", "--run-id", "z"]);
@@ -437,7 +438,8 @@ on_both_backends!(
     })
     .await
     .expect("the sleeping task starts");
-        // Kill its supervisor (the runner's parent) outright: nobody reports, heartbeats stop.
+        // Freeze its supervisor (the runner's parent): it neither exits (the executor sees
+        // nothing) nor heartbeats; only the heartbeat timeout can find it.
         let stat = std::fs::read_to_string(format!("/proc/{runner_pid}/stat")).unwrap();
         let ppid: i32 = stat
             .rsplit(')')
@@ -450,7 +452,7 @@ on_both_backends!(
             .unwrap();
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(ppid),
-            nix::sys::signal::Signal::SIGKILL,
+            nix::sys::signal::Signal::SIGSTOP,
         )
         .unwrap();
         let state = tokio::time::timeout(Duration::from_secs(60), async {
@@ -477,5 +479,9 @@ on_both_backends!(
     .await
     .unwrap();
         assert!(reason.unwrap_or_default().contains("zombie"));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(ppid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 );

@@ -12,33 +12,6 @@ use uuid::Uuid;
 
 const DATE_TIME: &str = "airflow.providers.standard.triggers.temporal.DateTimeTrigger";
 
-/// Seeds the test bundle's `defer` task with `trigger` in its run's conf, runs it until it
-/// defers, and returns its id.
-async fn deferred(stack: &Stack, run_id: &str, trigger: Value) -> Uuid {
-    let ti = stack
-        .seed(
-            json!({"dag_id": "t", "run_id": run_id, "bundle_name": "airlock-test-bundle",
-        "conf": {"trigger": trigger}, "tasks": [{"task_id": "defer"}]}),
-        )
-        .task_instances[0]
-        .id;
-    let exit = stack.run(ti).await;
-    assert_eq!(exit.code, Some(0), "{}", exit.stderr);
-    assert_eq!(
-        stack.ti(ti).await.state.map(|s| s.as_str()),
-        Some("deferred")
-    );
-    ti
-}
-
-/// What the scheduler will do: queue a scheduled task; then run it again.
-async fn resume(stack: &Stack, ti: Uuid) -> airlock_e2e::stack::SupervisorExit {
-    db::queue_task_instances(&stack.db, &[ti], db::now())
-        .await
-        .unwrap();
-    stack.run(ti).await
-}
-
 fn soon(secs: i64) -> String {
     airlock_protocol::time::to_rfc3339(&(chrono::Utc::now() + chrono::TimeDelta::seconds(secs)))
 }
@@ -60,7 +33,7 @@ on_both_backends!(
             "the moment comes back as it was given"
         );
         assert_eq!(db::trigger_events_for(&stack.db, ti, 1).await.unwrap(), 1);
-        let exit = resume(&stack, ti).await;
+        let exit = stack.resume(ti).await;
         assert_eq!(exit.code, Some(0), "{}", exit.stderr);
         let out = stack.return_value("t", "r-waits", "waits").await.unwrap();
         assert_eq!(out["method"], "on_event");
@@ -80,13 +53,13 @@ on_both_backends!(
         let dir = stack.database.dir.path().join("incoming");
         std::fs::create_dir_all(&dir).unwrap();
         let pattern = format!("{}/*.csv", dir.display());
-        let ti = deferred(
-            &stack,
-            "file",
-            json!({"classpath": "airflow.providers.standard.triggers.file.FileTrigger",
+        let ti = stack
+            .deferred(
+                "file",
+                json!({"classpath": "airflow.providers.standard.triggers.file.FileTrigger",
         "kwargs": {"filepath": pattern, "poke_interval": 0.05}}),
-        )
-        .await;
+            )
+            .await;
         let _t = stack.triggerer("t1", &[]);
         // Wait until the trigger runs, then check it has not fired without the file.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -117,7 +90,7 @@ on_both_backends!(
             .wait_state(ti, "scheduled", Duration::from_secs(30))
             .await;
         assert_eq!(row.next_kwargs.unwrap()["event"], true);
-        assert_eq!(resume(&stack, ti).await.code, Some(0));
+        assert_eq!(stack.resume(ti).await.code, Some(0));
     }
 );
 
@@ -143,7 +116,7 @@ on_both_backends!(
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/jobs/42", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let ti = deferred(&stack, "http", json!({"classpath": "airlock.triggers.http.HttpPollTrigger",
+        let ti = stack.deferred("http", json!({"classpath": "airlock.triggers.http.HttpPollTrigger",
         "kwargs": {"url": url, "poke_interval": 0.05, "success": {"json_pointer": "/status", "values": ["done"]},
                    "failure": {"json_pointer": "/status", "values": ["failed"]}}})).await;
         let _t = stack.triggerer("t1", &[]);
@@ -155,7 +128,7 @@ on_both_backends!(
             json!({"status": 200, "body": {"status": "done", "rows": 7, "poll": 3}})
         );
         assert_eq!(polls.load(Ordering::SeqCst), 3, "running twice, then done");
-        assert_eq!(resume(&stack, ti).await.code, Some(0));
+        assert_eq!(stack.resume(ti).await.code, Some(0));
     }
 );
 
@@ -163,24 +136,22 @@ on_both_backends!(
     timeouts_failures_and_unknown_triggers_fail_the_task,
     Stack::start,
     |stack| {
-        let timeout = deferred(
-            &stack,
-            "timeout",
+        let timeout = stack.deferred("timeout",
             json!({"classpath": DATE_TIME, "kwargs": {"moment": soon(3600)}, "timeout_secs": 1}),
         )
         .await;
-        let failing = deferred(
-            &stack,
-            "failing",
-            json!({"classpath": "airflow.triggers.testing.FailureTrigger", "kwargs": {}}),
-        )
-        .await;
-        let unknown = deferred(
-            &stack,
-            "unknown",
-            json!({"classpath": "no.such.Trigger", "kwargs": {}}),
-        )
-        .await;
+        let failing = stack
+            .deferred(
+                "failing",
+                json!({"classpath": "airflow.triggers.testing.FailureTrigger", "kwargs": {}}),
+            )
+            .await;
+        let unknown = stack
+            .deferred(
+                "unknown",
+                json!({"classpath": "no.such.Trigger", "kwargs": {}}),
+            )
+            .await;
         let _t = stack.triggerer("t1", &[]);
         for (ti, error, needle) in [
             (timeout, "Trigger timeout", None),
@@ -200,7 +171,7 @@ on_both_backends!(
             if let Some(needle) = needle {
                 assert!(kwargs["traceback"].to_string().contains(needle), "{kwargs}");
             }
-            let exit = resume(&stack, ti).await;
+            let exit = stack.resume(ti).await;
             assert_eq!(exit.code, Some(1), "the task fails: {}", exit.stderr);
             assert_eq!(stack.ti(ti).await.state.map(|s| s.as_str()), Some("failed"));
         }
@@ -213,7 +184,7 @@ on_both_backends!(
     end_from_trigger_finishes_the_task_without_a_worker,
     Stack::start,
     |stack| {
-        let ti = deferred(&stack, "end", json!({"classpath": DATE_TIME, "kwargs": {"moment": soon(1), "end_from_trigger": true}})).await;
+        let ti = stack.deferred("end", json!({"classpath": DATE_TIME, "kwargs": {"moment": soon(1), "end_from_trigger": true}})).await;
         let _t = stack.triggerer("t1", &[]);
         let row = stack
             .wait_state(ti, "success", Duration::from_secs(30))
