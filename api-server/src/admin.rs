@@ -3,14 +3,18 @@
 
 use airlock_protocol::api::{ConnectionResponse, JsonObject};
 use airlock_protocol::state::{DagRunState, DagRunType, TaskInstanceState};
+use airlock_store as store;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use airlock_protocol::dag::TaskDefinition;
 
-use crate::db::{self, DagSpec, Db, NewDagRun, NewTaskInstance};
-use crate::store_error::StoreResult;
+use airlock_store::Db;
+use airlock_store::dag_runs::NewDagRun;
+use airlock_store::dag_runs::NewTaskInstance;
+use airlock_store::dags::DagSpec;
+use airlock_store::error::StoreResult;
 
 /// A DAG run to create, with its task instances queued (the JSON of `admin create-run`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,7 +128,7 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
         is_paused: false,
         tasks,
     };
-    db::upsert_dag(tx.conn(), &dag, now).await?;
+    store::dags::upsert_dag(tx.conn(), &dag, now).await?;
     let run_id = spec
         .run_id
         .clone()
@@ -141,7 +145,7 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
         partition_key: None,
         note: None,
     };
-    db::insert_dag_run(tx.conn(), &run, now).await?;
+    store::dag_runs::insert_dag_run(tx.conn(), &run, now).await?;
     let new: Vec<NewTaskInstance> = spec
         .tasks
         .iter()
@@ -155,9 +159,15 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
             priority_weight: 1,
         })
         .collect();
-    let ids =
-        db::insert_task_instances(tx.conn(), &spec.dag_id, &run_id, &new, Uuid::now_v7(), now)
-            .await?;
+    let ids = store::dag_runs::insert_task_instances(
+        tx.conn(),
+        &spec.dag_id,
+        &run_id,
+        &new,
+        Uuid::now_v7(),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(CreatedRun {
         dag_id: spec.dag_id.clone(),
@@ -178,10 +188,10 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
 /// Creates or replaces a Connection (its password and extra encrypted with `cipher`).
 pub async fn set_connection(
     db: &Db,
-    cipher: &crate::cipher::SecretCipher,
+    cipher: &airlock_store::cipher::SecretCipher,
     conn: &ConnectionResponse,
 ) -> StoreResult<()> {
-    db::put_connection(db, cipher, conn, db::now()).await?;
+    store::connections::put_connection(db, cipher, conn, store::now()).await?;
     Ok(())
 }
 
@@ -192,6 +202,6 @@ pub async fn set_variable(
     value: &str,
     description: Option<&str>,
 ) -> StoreResult<()> {
-    db::put_variable(db, key, Some(value), description, db::now()).await?;
+    store::variables::put_variable(db, key, Some(value), description, store::now()).await?;
     Ok(())
 }

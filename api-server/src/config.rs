@@ -196,12 +196,12 @@ fn delta(secs: f64) -> chrono::TimeDelta {
 
 impl SchedulerArgs {
     /// The settings the scheduling pass uses.
-    pub fn settings(&self) -> crate::db::SchedulerSettings {
-        crate::db::SchedulerSettings {
+    pub fn settings(&self) -> airlock_scheduler::SchedulerSettings {
+        airlock_scheduler::SchedulerSettings {
             heartbeat_timeout: delta(self.task_heartbeat_timeout),
             executor_timeout: delta(self.executor_timeout),
             queued_timeout: delta(self.task_queued_timeout),
-            ..crate::db::SchedulerSettings::default()
+            ..airlock_scheduler::SchedulerSettings::default()
         }
     }
 }
@@ -221,8 +221,11 @@ impl SecretArgs {
     pub fn cipher(
         &self,
         home: &std::path::Path,
-    ) -> Result<crate::cipher::SecretCipher, crate::cipher::CipherError> {
-        crate::cipher::SecretCipher::load(self.secrets_key.as_deref(), &home.join("secrets.key"))
+    ) -> Result<airlock_store::cipher::SecretCipher, airlock_store::cipher::CipherError> {
+        airlock_store::cipher::SecretCipher::load(
+            self.secrets_key.as_deref(),
+            &home.join("secrets.key"),
+        )
     }
 }
 

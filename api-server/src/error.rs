@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::store_error::StoreError;
+use airlock_store::error::StoreError;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +52,8 @@ pub enum ApiError {
     },
 }
 
-impl From<crate::db::DbError> for ApiError {
-    fn from(e: crate::db::DbError) -> Self {
+impl From<airlock_store::DbError> for ApiError {
+    fn from(e: airlock_store::DbError) -> Self {
         Self::Store(StoreError::Db(e))
     }
 }
@@ -82,13 +82,13 @@ fn detail(reason: &str, message: &str) -> Value {
 /// Whether a database failure is worth retrying: the database is busy (SQLite's lock, a
 /// PostgreSQL serialization failure, no free connection in time) or unreachable (connections
 /// refused, dropped or not accepted).
-fn retryable(e: &crate::db::DbError) -> Option<(&'static str, &'static str)> {
+fn retryable(e: &airlock_store::DbError) -> Option<(&'static str, &'static str)> {
     const BUSY: (&str, &str) = ("database_busy", "The database is busy; retry the request");
     const DOWN: (&str, &str) = (
         "database_unavailable",
         "The database cannot be reached right now; retry the request",
     );
-    let crate::db::DbError::Sqlx(e) = e else {
+    let airlock_store::DbError::Sqlx(e) = e else {
         return None;
     };
     match e {

@@ -32,7 +32,7 @@ impl FromRequestParts<AppState> for RunningTry {
                 "this token names no task instance".into(),
             ));
         };
-        crate::db::require_running(&s.db, ti).await?;
+        airlock_store::task_instances::require_running(&s.db, ti).await?;
         Ok(Self(caller))
     }
 }

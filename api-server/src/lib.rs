@@ -5,25 +5,21 @@
 //!
 //! * [`routes`]: handlers and the OpenAPI document ([`openapi`]).
 //! * [`auth`]: JWTs: signing, validation, refresh, per-route scopes.
-//! * [`db`]: queries and transactional state changes.
+//! * The store (`airlock-store`) holds the data; the scheduler (`airlock-scheduler`) moves it on.
 //! * [`server`]: building and serving with graceful shutdown.
 //! * [`admin`]: operator commands (seed runs, mint tokens, set Variables and Connections).
 
 pub mod admin;
 pub mod auth;
-pub mod cipher;
 pub mod config;
-pub mod db;
 pub mod env_secrets;
 pub mod error;
 pub mod extract;
 pub mod fence;
 pub mod guard;
 pub mod routes;
-pub mod secret_file;
 pub mod server;
 pub mod state;
-pub mod store_error;
 pub mod task_logs;
 pub mod version;
 

@@ -193,8 +193,7 @@ async fn run_admin(cmd: Admin) -> anyhow::Result<()> {
             let spec: RunSpec =
                 serde_json::from_str(&text).context("parsing the run description")?;
             let database = server::open_database(&db).await?;
-            let created =
-                admin::create_run(&database, &spec, airlock_api_server::db::now()).await?;
+            let created = admin::create_run(&database, &spec, airlock_store::now()).await?;
             println!("{}", serde_json::to_string_pretty(&created)?);
         }
         Admin::MintToken {
@@ -259,7 +258,7 @@ async fn run_admin(cmd: Admin) -> anyhow::Result<()> {
         }
         Admin::ShowTi { db, ti } => {
             let database = server::open_database(&db).await?;
-            let found = airlock_api_server::db::get_task_instance(database.pool(), ti)
+            let found = airlock_store::task_instances::get_task_instance(database.pool(), ti)
                 .await?
                 .with_context(|| format!("no task instance {ti}"))?;
             println!(

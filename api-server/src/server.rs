@@ -9,10 +9,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth::{KeyError, TokenAuthority};
-use crate::cipher::CipherError;
 use crate::config::{AuthArgs, ConnectionArgs, DatabaseArgs, ServeArgs};
-use crate::db::{Backend, Db, DbError};
 use crate::state::{AppState, Scheduling, Triggers};
+use airlock_store::Backend;
+use airlock_store::Db;
+use airlock_store::DbError;
+use airlock_store::cipher::CipherError;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,9 @@ use chrono::TimeDelta;
 use tokio::sync::{Notify, watch};
 
 use crate::auth::TokenAuthority;
-use crate::cipher::SecretCipher;
-use crate::db::{Db, SchedulerSettings};
+use airlock_scheduler::SchedulerSettings;
+use airlock_store::Db;
+use airlock_store::cipher::SecretCipher;
 
 /// Shared handler state.
 #[derive(Clone)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use airlock_api_server::auth::TokenAuthority;
 use airlock_api_server::config::{AuthArgs, DatabaseArgs};
-use airlock_api_server::db::Db;
+use airlock_store::Db;
 use anyhow::{Context, bail};
 
 /// The JWT secret benchmark servers use (so that the harness can mint tokens itself).

@@ -111,7 +111,7 @@ impl TestApi {
     /// Creates a DAG run with queued task instances, as `api-server admin create-run` does.
     pub async fn seed(&self, spec: serde_json::Value) -> CreatedRun {
         let spec: RunSpec = serde_json::from_value(spec).expect("run spec");
-        admin::create_run(&self.state.db, &spec, airlock_api_server::db::now())
+        admin::create_run(&self.state.db, &spec, airlock_store::now())
             .await
             .expect("seed run")
     }

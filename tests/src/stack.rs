@@ -1,12 +1,14 @@
 //! A whole Airlock on this machine for end-to-end tests: an `api-server` process over a
 //! throwaway database, a bundles directory, and `supervisor run` processes.
 
+use airlock_store as store;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use airlock_api_server::admin::CreatedRun;
-use airlock_api_server::db::{self, Db, TaskInstance};
+use airlock_store::Db;
+use airlock_store::rows::TaskInstance;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -144,7 +146,7 @@ impl Stack {
 
     /// The task instance now (by its current id).
     pub async fn ti(&self, id: Uuid) -> TaskInstance {
-        db::get_task_instance(self.db.pool(), id)
+        store::task_instances::get_task_instance(self.db.pool(), id)
             .await
             .expect("query")
             .expect("task instance exists")
@@ -163,13 +165,15 @@ impl Stack {
 
     /// The return value XCom of a task.
     pub async fn return_value(&self, dag_id: &str, run_id: &str, task_id: &str) -> Option<Value> {
-        let key = db::XComKey {
+        let key = store::xcoms::XComKey {
             dag_id: dag_id.into(),
             run_id: run_id.into(),
             task_id: task_id.into(),
             key: "return_value".into(),
         };
-        db::get_xcom(&self.db, &key, -1, false, None).await.ok()
+        store::xcoms::get_xcom(&self.db, &key, -1, false, None)
+            .await
+            .ok()
     }
 
     /// The task log of attempt `try_number` of a task in DAG `t`.
@@ -273,7 +277,7 @@ impl Stack {
 
     /// What the scheduler does with a scheduled task instance: queue it; then runs it again.
     pub async fn resume(&self, ti: Uuid) -> SupervisorExit {
-        db::queue_task_instances(&self.db, &[ti], db::now())
+        store::triggers::queue_task_instances(&self.db, &[ti], store::now())
             .await
             .expect("queue");
         self.run(ti).await

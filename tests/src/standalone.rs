@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use airlock_api_server::db::Db;
 use airlock_protocol::api::RunDetails;
+use airlock_store::Db;
 use serde_json::Value;
 
 use crate::db::{Backend, TestDatabase};

@@ -62,7 +62,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 }
 
 fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, KeyError> {
-    crate::secret_file::load_or_create(path, 64)
+    airlock_store::secret_file::load_or_create(path, 64)
         .map(String::into_bytes)
         .map_err(io_err(path))
 }

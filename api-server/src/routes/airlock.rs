@@ -2,12 +2,12 @@
 //! hand them only a task-instance id.
 
 use airlock_protocol::api::{HTTPExceptionResponse, TaskInstanceDetails};
+use airlock_store as store;
 use axum::Json;
 use axum::extract::State;
 use uuid::Uuid;
 
 use crate::auth::StartCaller;
-use crate::db;
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::state::AppState;
@@ -27,5 +27,7 @@ pub async fn get_task_instance_details(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<TaskInstanceDetails>> {
     caller.require_ti(id)?;
-    Ok(Json(db::task_instance_details(&s.db, id).await?))
+    Ok(Json(
+        store::task_instances::task_instance_details(&s.db, id).await?,
+    ))
 }

@@ -1,17 +1,19 @@
 //! `/assets` and `/asset-events`: data assets tasks produce and consume.
 
 use airlock_protocol::api::{AssetEventsResponse, AssetResponse, HTTPExceptionResponse};
+use airlock_store as store;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::auth::TaskCaller;
-use crate::db::{self, AssetEventFilter, AssetLookup};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::state::AppState;
-use crate::store_error::StoreError;
+use airlock_store::assets::AssetEventFilter;
+use airlock_store::assets::AssetLookup;
+use airlock_store::error::StoreError;
 
 /// Query of `/assets/by-name`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -48,7 +50,7 @@ pub async fn get_asset_by_name(
     _caller: TaskCaller,
     Query(q): Query<ByName>,
 ) -> ApiResult<Json<AssetResponse>> {
-    db::get_asset(&s.db, AssetLookup::Name(&q.name))
+    store::assets::get_asset(&s.db, AssetLookup::Name(&q.name))
         .await?
         .map(Json)
         .ok_or_else(|| {
@@ -67,7 +69,7 @@ pub async fn get_asset_by_uri(
     _caller: TaskCaller,
     Query(q): Query<ByUri>,
 ) -> ApiResult<Json<AssetResponse>> {
-    db::get_asset(&s.db, AssetLookup::Uri(&q.uri))
+    store::assets::get_asset(&s.db, AssetLookup::Uri(&q.uri))
         .await?
         .map(Json)
         .ok_or_else(|| StoreError::not_found(format!("Asset with URI {} not found", q.uri)).into())
@@ -84,7 +86,7 @@ pub async fn get_assets_by_alias(
     _caller: TaskCaller,
     Query(q): Query<ByAlias>,
 ) -> ApiResult<Json<Vec<AssetResponse>>> {
-    db::assets_by_alias(&s.db, &q.alias_name)
+    store::assets::assets_by_alias(&s.db, &q.alias_name)
         .await?
         .map(Json)
         .ok_or_else(|| {
@@ -143,7 +145,7 @@ pub async fn get_asset_event_by_asset_name_uri(
         limit: q.limit,
     };
     Ok(Json(AssetEventsResponse {
-        asset_events: db::asset_events(&s.db, &f).await?,
+        asset_events: store::assets::asset_events(&s.db, &f).await?,
     }))
 }
 
@@ -184,6 +186,6 @@ pub async fn get_asset_event_by_asset_alias(
         limit: q.limit,
     };
     Ok(Json(AssetEventsResponse {
-        asset_events: db::asset_events(&s.db, &f).await?,
+        asset_events: store::assets::asset_events(&s.db, &f).await?,
     }))
 }

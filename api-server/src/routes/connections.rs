@@ -1,15 +1,15 @@
 //! `/connections`: credentials of external systems.
 
 use airlock_protocol::api::{ConnectionResponse, HTTPExceptionResponse};
+use airlock_store as store;
 use axum::Json;
 use axum::extract::State;
 
 use crate::auth::TaskCaller;
-use crate::db;
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::state::AppState;
-use crate::store_error::StoreError;
+use airlock_store::error::StoreError;
 
 /// Get a Connection.
 #[utoipa::path(get, path = "/connections/{connection_id}", tag = "Connections",
@@ -26,7 +26,7 @@ pub async fn get_connection(
     if let Some(c) = s.env_secrets.connection(&conn_id) {
         return Ok(Json(c));
     }
-    db::get_connection(&s.db, &s.cipher, &conn_id)
+    store::connections::get_connection(&s.db, &s.cipher, &conn_id)
         .await?
         .map(Json)
         .ok_or_else(|| {

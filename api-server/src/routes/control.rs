@@ -1,6 +1,7 @@
 //! Airlock's control API (tag "Airlock Control", `admin`-scope tokens only): DAGs, runs and
 //! logs for the `airlock` CLI, and the tick/event loop of executors.
 
+use airlock_store as store;
 use std::time::Duration;
 
 use airlock_protocol::api::{
@@ -16,11 +17,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::auth::{AdminCaller, Scope};
-use crate::db::{self, NewDagRun};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
-use crate::store_error::StoreError;
+use airlock_store::dag_runs::NewDagRun;
+use airlock_store::error::StoreError;
 
 /// Most task instances one tick hands out.
 const MAX_SLOTS: u32 = 10_000;
@@ -37,7 +38,7 @@ const RECHECK: Duration = Duration::from_secs(2);
     security(("JWTBearer" = [])))]
 pub async fn list_dags(State(s): State<AppState>, _: AdminCaller) -> ApiResult<Json<DagList>> {
     Ok(Json(DagList {
-        dags: db::list_dags(&s.db).await?,
+        dags: store::control::list_dags(&s.db).await?,
     }))
 }
 
@@ -67,7 +68,7 @@ pub async fn register_bundle(
         )
         .into());
     }
-    let dags = db::register_bundle(&s.db, &def, db::now()).await?;
+    let dags = store::control::register_bundle(&s.db, &def, store::now()).await?;
     s.scheduling.changed();
     Ok(Json(BundleRegistered { bundle, dags }))
 }
@@ -86,7 +87,7 @@ pub async fn patch_dag(
     Path(dag_id): Path<String>,
     JsonBody(p): JsonBody<DagPatch>,
 ) -> ApiResult<StatusCode> {
-    db::set_paused(&s.db, &dag_id, p.is_paused).await?;
+    store::control::set_paused(&s.db, &dag_id, p.is_paused).await?;
     s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -107,7 +108,7 @@ pub async fn trigger_run(
     Path(dag_id): Path<String>,
     JsonBody(p): JsonBody<TriggerRunRequest>,
 ) -> ApiResult<(StatusCode, Json<RunDetails>)> {
-    let now = db::now();
+    let now = store::now();
     let run_id = p
         .run_id
         .unwrap_or_else(|| format!("manual__{}", airlock_protocol::time::to_rfc3339(&now)));
@@ -124,9 +125,9 @@ pub async fn trigger_run(
         partition_key: None,
         note: p.note,
     };
-    db::create_queued_run(&s.db, &run, now).await?;
+    store::dag_runs::create_queued_run(&s.db, &run, now).await?;
     s.scheduling.changed();
-    let details = db::run_details(&s.db, &dag_id, &run_id).await?;
+    let details = store::control::run_details(&s.db, &dag_id, &run_id).await?;
     Ok((StatusCode::CREATED, Json(details)))
 }
 
@@ -143,7 +144,9 @@ pub async fn get_run(
     _: AdminCaller,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<Json<RunDetails>> {
-    Ok(Json(db::run_details(&s.db, &dag_id, &run_id).await?))
+    Ok(Json(
+        store::control::run_details(&s.db, &dag_id, &run_id).await?,
+    ))
 }
 
 /// Which piece of which try's log to read.
@@ -183,7 +186,7 @@ pub async fn task_logs(
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<TaskLogChunk>> {
     let (current, state) =
-        db::task_instance_try(&s.db, &dag_id, &run_id, &task_id, q.map_index).await?;
+        store::control::task_instance_try(&s.db, &dag_id, &run_id, &task_id, q.map_index).await?;
     let path_of = |try_number: i64| {
         airlock_protocol::logs::log_path(
             &s.scheduling.log_dir,
@@ -223,7 +226,8 @@ pub async fn task_logs(
         None
     } else {
         let reason =
-            db::try_reason(&s.db, &dag_id, &run_id, &task_id, q.map_index, try_number).await?;
+            store::control::try_reason(&s.db, &dag_id, &run_id, &task_id, q.map_index, try_number)
+                .await?;
         Some(match (reason, finished) {
             (Some(r), _) => format!("no log was written for try {try_number}: {r}"),
             (None, true) => format!("no log was written for try {try_number}"),
@@ -257,7 +261,7 @@ pub async fn register_executor(
     Path(id): Path<String>,
     JsonBody(r): JsonBody<ExecutorRegistration>,
 ) -> ApiResult<StatusCode> {
-    db::register_executor(&s.db, &id, r.hostname.as_deref(), db::now()).await?;
+    store::executors::register_executor(&s.db, &id, r.hostname.as_deref(), store::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -271,7 +275,7 @@ pub async fn retire_executor(
     _: AdminCaller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    db::retire_executor(&s.db, &id, db::now()).await?;
+    store::executors::retire_executor(&s.db, &id, store::now()).await?;
     s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -293,9 +297,11 @@ pub async fn tick(
     let mut stopping = s.stopping.clone();
     loop {
         let mut changes = s.scheduling.subscribe();
-        let now = db::now();
-        let report = db::schedule(&s.db, &s.scheduling.settings, now).await?;
-        let work = db::claim_work(&s.db, &id, req.slots.min(MAX_SLOTS), &req.holding, now).await?;
+        let now = store::now();
+        let report = airlock_scheduler::schedule(&s.db, &s.scheduling.settings, now).await?;
+        let work =
+            store::executors::claim_work(&s.db, &id, req.slots.min(MAX_SLOTS), &req.holding, now)
+                .await?;
         let out_of_time = tokio::time::Instant::now() >= deadline;
         if !work.is_empty() || req.slots == 0 || out_of_time || *stopping.borrow() {
             let workloads = work
@@ -314,7 +320,7 @@ pub async fn tick(
         }
         let mut wake = deadline.min(tokio::time::Instant::now() + RECHECK);
         if let Some(due) = report.next_due {
-            let in_ms = (due - db::now()).num_milliseconds().max(0) as u64;
+            let in_ms = (due - store::now()).num_milliseconds().max(0) as u64;
             wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(in_ms));
         }
         tokio::select! {
@@ -338,14 +344,14 @@ pub async fn executor_event(
     Path(id): Path<String>,
     JsonBody(e): JsonBody<ExecutorEvent>,
 ) -> ApiResult<Json<ExecutorEventResponse>> {
-    let action = db::executor_event(
+    let action = store::executors::executor_event(
         &s.db,
         &id,
         e.ti_id,
         e.try_number,
         e.exit_code,
         &e.detail,
-        db::now(),
+        store::now(),
     )
     .await?;
     if action != airlock_protocol::api::ExecutorEventAction::Ignored {

@@ -5,6 +5,7 @@ use airlock_protocol::api::{
     TriggerDAGRunPayload,
 };
 use airlock_protocol::state::DagRunState;
+use airlock_store as store;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,12 +13,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::auth::TaskCaller;
-use crate::db::{self, DagRunFilter};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path, Query};
 use crate::fence::RunningTry;
 use crate::state::AppState;
-use crate::store_error::StoreError;
+use airlock_store::dag_runs::DagRunFilter;
+use airlock_store::error::StoreError;
 
 /// Get a DAG run.
 #[utoipa::path(get, path = "/dag-runs/{dag_id}/{run_id}", tag = "Dag Runs",
@@ -31,7 +32,9 @@ pub async fn get_dag_run(
     _caller: TaskCaller,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<Json<DagRun>> {
-    Ok(Json(db::require_dag_run(&s.db, &dag_id, &run_id).await?))
+    Ok(Json(
+        store::dag_runs::require_dag_run(&s.db, &dag_id, &run_id).await?,
+    ))
 }
 
 /// Trigger a run of a registered DAG.
@@ -53,7 +56,7 @@ pub async fn trigger_dag_run(
     Path((dag_id, run_id)): Path<(String, String)>,
     JsonBody(p): JsonBody<TriggerDAGRunPayload>,
 ) -> ApiResult<StatusCode> {
-    db::trigger_dag_run(&s.db, &dag_id, &run_id, &p, db::now()).await?;
+    store::dag_runs::trigger_dag_run(&s.db, &dag_id, &run_id, &p, store::now()).await?;
     s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -72,7 +75,7 @@ pub async fn clear_dag_run(
     _caller: RunningTry,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    db::clear_dag_run(&s.db, &dag_id, &run_id, db::now()).await?;
+    store::dag_runs::clear_dag_run(&s.db, &dag_id, &run_id, store::now()).await?;
     s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -89,7 +92,7 @@ pub async fn get_dagrun_state(
     _caller: TaskCaller,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<Json<DagRunStateResponse>> {
-    let run = db::require_dag_run(&s.db, &dag_id, &run_id).await?;
+    let run = store::dag_runs::require_dag_run(&s.db, &dag_id, &run_id).await?;
     Ok(Json(DagRunStateResponse { state: run.state }))
 }
 
@@ -124,7 +127,7 @@ pub async fn get_dr_count(
         run_ids: p.run_ids,
         states: p.states,
     };
-    Ok(Json(db::count_dag_runs(&s.db, &f).await?))
+    Ok(Json(store::dag_runs::count_dag_runs(&s.db, &f).await?))
 }
 
 /// Query of `GET /dag-runs/previous`.
@@ -151,7 +154,7 @@ pub async fn get_previous_dagrun(
     Query(p): Query<PreviousParams>,
 ) -> ApiResult<Json<Option<DagRun>>> {
     Ok(Json(
-        db::previous_dag_run(&s.db, &p.dag_id, p.logical_date, p.state).await?,
+        store::dag_runs::previous_dag_run(&s.db, &p.dag_id, p.logical_date, p.state).await?,
     ))
 }
 
@@ -167,7 +170,7 @@ pub async fn get_dag(
     _caller: TaskCaller,
     Path(dag_id): Path<String>,
 ) -> ApiResult<Json<DagResponse>> {
-    db::get_dag(s.db.pool(), &dag_id)
+    store::dags::get_dag(s.db.pool(), &dag_id)
         .await?
         .map(Json)
         .ok_or_else(|| {

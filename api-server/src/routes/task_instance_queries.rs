@@ -5,6 +5,7 @@ use airlock_protocol::api::{
     HTTPExceptionResponse, PreviousTIResponse, TaskBreadcrumbsResponse, TaskStatesResponse,
 };
 use airlock_protocol::state::TaskInstanceState;
+use airlock_store as store;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -12,10 +13,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::TaskCaller;
-use crate::db::{self, TiFilter};
 use crate::error::ApiResult;
 use crate::extract::{Path, Query};
 use crate::state::AppState;
+use airlock_store::task_instance_queries::TiFilter;
 
 /// Filters of `/task-instances/count` and `/task-instances/states`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -63,7 +64,9 @@ pub async fn get_task_instance_count(
     _caller: TaskCaller,
     Query(p): Query<TiCountParams>,
 ) -> ApiResult<Json<i64>> {
-    Ok(Json(db::count_task_instances(&s.db, &p.into()).await?))
+    Ok(Json(
+        store::task_instance_queries::count_task_instances(&s.db, &p.into()).await?,
+    ))
 }
 
 /// States of task instances matching the filters, by run and task.
@@ -78,7 +81,7 @@ pub async fn get_task_instance_states(
     _caller: TaskCaller,
     Query(p): Query<TiCountParams>,
 ) -> ApiResult<Json<TaskStatesResponse>> {
-    let task_states = db::task_instance_states(&s.db, &p.into()).await?;
+    let task_states = store::task_instance_queries::task_instance_states(&s.db, &p.into()).await?;
     Ok(Json(TaskStatesResponse { task_states }))
 }
 
@@ -113,7 +116,7 @@ pub async fn get_previous_task_instance(
     Query(p): Query<PreviousTiParams>,
 ) -> ApiResult<Json<Option<PreviousTIResponse>>> {
     Ok(Json(
-        db::previous_task_instance(
+        store::task_instance_queries::previous_task_instance(
             &s.db,
             &dag_id,
             &task_id,
@@ -146,7 +149,7 @@ pub async fn get_task_instance_breadcrumbs(
     Query(p): Query<BreadcrumbParams>,
 ) -> ApiResult<Json<TaskBreadcrumbsResponse>> {
     Ok(Json(TaskBreadcrumbsResponse {
-        breadcrumbs: db::breadcrumbs(&s.db, &p.dag_id, &p.run_id).await?,
+        breadcrumbs: store::task_instance_queries::breadcrumbs(&s.db, &p.dag_id, &p.run_id).await?,
     }))
 }
 
@@ -172,6 +175,6 @@ pub async fn get_reschedule_start_date(
     Query(_p): Query<RescheduleParams>,
 ) -> ApiResult<Json<Option<String>>> {
     caller.require_ti(id)?;
-    let start = db::first_reschedule_start(&s.db, id).await?;
+    let start = store::task_instance_queries::first_reschedule_start(&s.db, id).await?;
     Ok(Json(start.as_ref().map(airlock_protocol::time::to_rfc3339)))
 }

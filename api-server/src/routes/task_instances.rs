@@ -6,6 +6,7 @@ use airlock_protocol::api::{
     PrevSuccessfulDagRunResponse, TIEnterRunningPayload, TIHeartbeatInfo, TIRunContext,
     TISkippedDownstreamTasksStatePayload, TIStatePayload,
 };
+use airlock_store as store;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
@@ -14,12 +15,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Scope, StartCaller, TaskCaller};
-use crate::db::{self, StateChange};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path, RawBody, parse_json};
 use crate::fence::RunningTry;
 use crate::state::AppState;
-use crate::store_error::StoreError;
+use airlock_store::error::StoreError;
+use airlock_store::task_instances::StateChange;
 
 /// Start a queued task instance: mark it running and return what the task needs to run.
 ///
@@ -40,7 +41,7 @@ pub async fn ti_run(
     JsonBody(p): JsonBody<TIEnterRunningPayload>,
 ) -> ApiResult<Response> {
     caller.require_ti(id)?;
-    let ctx = db::start_task_instance(&s.db, id, &p, db::now()).await?;
+    let ctx = store::task_instances::start_task_instance(&s.db, id, &p, store::now()).await?;
     let mut resp = Json(ctx).into_response();
     if caller.0.scope == Scope::Workload {
         let token = s.tokens.issue(id, Scope::Execution, None);
@@ -72,7 +73,8 @@ pub async fn ti_update_state(
     let deferred = matches!(p, TIStatePayload::Deferred(_));
     let p = seal_trigger_kwargs(&s, p);
     Ok(
-        match db::update_task_instance_state(&s.db, id, &p, db::now()).await? {
+        match store::task_instances::update_task_instance_state(&s.db, id, &p, store::now()).await?
+        {
             StateChange::Updated => {
                 if deferred {
                     announce_trigger(&s).await;
@@ -103,7 +105,7 @@ fn seal_trigger_kwargs(s: &AppState, p: TIStatePayload) -> TIStatePayload {
 /// Wakes triggerers waiting for work, here and (on PostgreSQL) in other server processes.
 async fn announce_trigger(s: &AppState) {
     s.triggers.created.notify_waiters();
-    if s.db.backend() == db::Backend::Postgres {
+    if s.db.backend() == store::Backend::Postgres {
         let notify = format!("SELECT pg_notify('{}', '')", crate::server::TRIGGER_CHANNEL);
         if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(notify))
             .execute(s.db.pool())
@@ -132,7 +134,7 @@ pub async fn ti_skip_downstream(
     JsonBody(p): JsonBody<TISkippedDownstreamTasksStatePayload>,
 ) -> ApiResult<StatusCode> {
     caller.require_ti(id)?;
-    db::skip_downstream(&s.db, id, &p.tasks, db::now()).await?;
+    store::task_instances::skip_downstream(&s.db, id, &p.tasks, store::now()).await?;
     s.scheduling.changed();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -155,7 +157,7 @@ pub async fn ti_heartbeat(
     JsonBody(p): JsonBody<TIHeartbeatInfo>,
 ) -> ApiResult<StatusCode> {
     caller.require_ti(id)?;
-    db::heartbeat(&s.db, id, &p, db::now()).await?;
+    store::task_instances::heartbeat(&s.db, id, &p, store::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,7 +180,7 @@ pub async fn ti_put_rtif(
     JsonBody(fields): JsonBody<JsonObject>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     caller.require_ti(id)?;
-    db::put_rendered_fields(&s.db, id, &fields).await?;
+    store::task_instances::put_rendered_fields(&s.db, id, &fields).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "message": "Rendered task instance fields successfully set" })),
@@ -204,7 +206,7 @@ pub async fn ti_patch_rendered_map_index(
 ) -> ApiResult<StatusCode> {
     caller.require_ti(id)?;
     let value: String = parse_json(&body)?;
-    db::set_rendered_map_index(&s.db, id, &value).await?;
+    store::task_instances::set_rendered_map_index(&s.db, id, &value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -221,10 +223,12 @@ pub async fn get_previous_successful_dagrun(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<PrevSuccessfulDagRunResponse>> {
     caller.require_ti(id)?;
-    let ti = db::get_task_instance(s.db.pool(), id)
+    let ti = store::task_instances::get_task_instance(s.db.pool(), id)
         .await?
         .ok_or_else(|| StoreError::not_found("Task Instance not found"))?;
-    Ok(Json(db::previous_successful_dag_run(&s.db, &ti).await?))
+    Ok(Json(
+        store::dag_runs::previous_successful_dag_run(&s.db, &ti).await?,
+    ))
 }
 
 /// Assets among the task's inlets and outlets that are not active.
@@ -242,7 +246,7 @@ pub async fn validate_inlets_and_outlets(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<InactiveAssetsResponse>> {
     caller.require_ti(id)?;
-    db::get_task_instance(s.db.pool(), id)
+    store::task_instances::get_task_instance(s.db.pool(), id)
         .await?
         .ok_or_else(|| StoreError::not_found("Task Instance not found"))?;
     Ok(Json(InactiveAssetsResponse::default()))

@@ -1,5 +1,6 @@
 //! Airlock's triggerer routes (tag "Airlock Triggerer"), for `triggerer`-scope tokens only.
 
+use airlock_store as store;
 use std::time::Duration;
 
 use airlock_protocol::api::{
@@ -12,11 +13,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::auth::TriggererCaller;
-use crate::db::{self, ClaimedTrigger, TriggerOutcome};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path};
 use crate::state::AppState;
-use crate::store_error::StoreError;
+use airlock_store::error::StoreError;
+use airlock_store::triggers::ClaimedTrigger;
+use airlock_store::triggers::TriggerOutcome;
 
 /// Longest a claim may wait for a trigger.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -36,7 +38,14 @@ pub async fn heartbeat(
     JsonBody(hb): JsonBody<TriggererHeartbeat>,
 ) -> ApiResult<StatusCode> {
     caller.require_self(&id)?;
-    db::heartbeat_triggerer(&s.db, &id, hb.hostname.as_deref(), hb.capacity, db::now()).await?;
+    store::triggers::heartbeat_triggerer(
+        &s.db,
+        &id,
+        hb.hostname.as_deref(),
+        hb.capacity,
+        store::now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -51,7 +60,7 @@ pub async fn retire(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_self(&id)?;
-    db::retire_triggerer(&s.db, &id, db::now()).await?;
+    store::triggers::retire_triggerer(&s.db, &id, store::now()).await?;
     s.triggers.created.notify_waiters();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -101,18 +110,24 @@ pub async fn claim(
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms).min(MAX_WAIT);
     let limit = req.max.clamp(0, s.triggers.claim_batch);
     let mut stopping = s.stopping.clone();
-    db::heartbeat_triggerer(&s.db, &id, None, None, db::now()).await?;
+    store::triggers::heartbeat_triggerer(&s.db, &id, None, None, store::now()).await?;
     loop {
         let woken = s.triggers.created.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let claimed =
-            db::claim_triggers(&s.db, &id, limit, s.triggers.health_timeout, db::now()).await?;
+        let claimed = store::triggers::claim_triggers(
+            &s.db,
+            &id,
+            limit,
+            s.triggers.health_timeout,
+            store::now(),
+        )
+        .await?;
         let now = tokio::time::Instant::now();
         if !claimed.is_empty() || limit == 0 || now >= deadline || *stopping.borrow() {
             let triggers = claimed.into_iter().map(|c| body(&s, c)).collect();
             let assigned = if req.include_assigned {
-                Some(db::assigned_triggers(&s.db, &id).await?)
+                Some(store::triggers::assigned_triggers(&s.db, &id).await?)
             } else {
                 None
             };
@@ -141,9 +156,14 @@ pub async fn outcome(
     JsonBody(req): JsonBody<TriggerOutcomeRequest>,
 ) -> ApiResult<Json<TriggerOutcomeResponse>> {
     let outcome = to_outcome(req);
-    let applied =
-        db::submit_trigger_outcome(&s.db, trigger_id, &outcome, Some(caller.id()), db::now())
-            .await?;
+    let applied = store::triggers::submit_trigger_outcome(
+        &s.db,
+        trigger_id,
+        &outcome,
+        Some(caller.id()),
+        store::now(),
+    )
+    .await?;
     if applied > 0 {
         s.scheduling.changed();
     }
@@ -199,7 +219,9 @@ pub async fn outcomes(
         .into_iter()
         .map(|o| (o.trigger_id, to_outcome(o.outcome)))
         .collect();
-    let applied = db::submit_trigger_outcomes(&s.db, &items, Some(caller.id()), db::now()).await?;
+    let applied =
+        store::triggers::submit_trigger_outcomes(&s.db, &items, Some(caller.id()), store::now())
+            .await?;
     if applied.iter().any(|r| matches!(r, Ok(n) if *n > 0)) {
         s.scheduling.changed();
     }

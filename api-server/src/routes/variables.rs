@@ -4,6 +4,7 @@ use airlock_protocol::api::{
     HTTPExceptionResponse, HTTPValidationError, VariableKeysResponse, VariablePostBody,
     VariableResponse,
 };
+use airlock_store as store;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,12 +12,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::TaskCaller;
-use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
 use crate::fence::RunningTry;
 use crate::state::AppState;
-use crate::store_error::StoreError;
+use airlock_store::error::StoreError;
 
 /// Query of `GET /variables/keys`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -65,7 +65,7 @@ pub async fn get_variable_keys(
         ));
     }
     Ok(Json(
-        db::variable_keys(&s.db, p.prefix.as_deref(), p.limit, p.offset).await?,
+        store::variables::variable_keys(&s.db, p.prefix.as_deref(), p.limit, p.offset).await?,
     ))
 }
 
@@ -93,7 +93,7 @@ pub async fn get_variable(
             value: Some(value.to_owned()),
         }));
     }
-    match db::get_variable(&s.db, &p.variable_key).await? {
+    match store::variables::get_variable(&s.db, &p.variable_key).await? {
         Some(value) => Ok(Json(VariableResponse {
             key: p.variable_key,
             value,
@@ -122,12 +122,12 @@ pub async fn put_variable(
     Path(p): Path<VariablePath>,
     JsonBody(body): JsonBody<VariablePostBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    db::put_variable(
+    store::variables::put_variable(
         &s.db,
         &p.variable_key,
         body.val.as_deref(),
         body.description.as_deref(),
-        db::now(),
+        store::now(),
     )
     .await?;
     Ok((
@@ -148,6 +148,6 @@ pub async fn delete_variable(
     _caller: RunningTry,
     Path(p): Path<VariablePath>,
 ) -> ApiResult<StatusCode> {
-    db::delete_variable(&s.db, &p.variable_key).await?;
+    store::variables::delete_variable(&s.db, &p.variable_key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 //! `/item/{offset}` and `/slice` sub-resources apart (they win, as in Airflow).
 
 use airlock_protocol::api::{HTTPExceptionResponse, HTTPValidationError, XComResponse};
+use airlock_store as store;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
@@ -13,11 +14,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::TaskCaller;
-use crate::db::{self, XComKey};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query, RawBody, parse_json};
 use crate::fence::RunningTry;
 use crate::state::AppState;
+use airlock_store::xcoms::XComKey;
 
 /// The four path segments that name an XCom key.
 #[derive(Debug, Deserialize)]
@@ -71,7 +72,8 @@ fn unmapped() -> i64 {
         (status = 404, description = "XCom not found", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn get_xcom(s: &AppState, k: XComKey, p: GetXComParams) -> ApiResult<Json<XComResponse>> {
-    let value = db::get_xcom(&s.db, &k, p.map_index, p.include_prior_dates, p.offset).await?;
+    let value =
+        store::xcoms::get_xcom(&s.db, &k, p.map_index, p.include_prior_dates, p.offset).await?;
     Ok(Json(XComResponse { key: k.key, value }))
 }
 
@@ -87,7 +89,7 @@ pub async fn get_mapped_xcom_by_index(
     k: XComKey,
     offset: i64,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(db::get_xcom_item(&s.db, &k, offset).await?))
+    Ok(Json(store::xcoms::get_xcom_item(&s.db, &k, offset).await?))
 }
 
 /// Query of `GET /xcoms/.../slice`.
@@ -141,7 +143,8 @@ pub async fn get_mapped_xcom_by_slice(
     p: SliceParams,
 ) -> ApiResult<Json<Vec<Value>>> {
     Ok(Json(
-        db::get_xcom_slice(&s.db, &k, p.start, p.stop, p.step, p.include_prior_dates).await?,
+        store::xcoms::get_xcom_slice(&s.db, &k, p.start, p.stop, p.step, p.include_prior_dates)
+            .await?,
     ))
 }
 
@@ -202,7 +205,7 @@ pub async fn head_xcom(
             message: "Cannot specify map_index in a HEAD request".into(),
         });
     }
-    let count = db::count_xcoms(&s.db, &key_of(p)?).await?;
+    let count = store::xcoms::count_xcoms(&s.db, &key_of(p)?).await?;
     let mut resp = Response::new(Body::empty());
     if let Ok(v) = HeaderValue::from_str(&format!("map_indexes {count}")) {
         resp.headers_mut().insert("content-range", v);
@@ -251,14 +254,14 @@ pub async fn set_xcom(
     } else {
         parse_json(&body)?
     };
-    db::set_xcom(
+    store::xcoms::set_xcom(
         &s.db,
         &k,
         q.map_index,
         &value,
         q.dag_result,
         q.mapped_length,
-        db::now(),
+        store::now(),
     )
     .await?;
     Ok((
@@ -291,7 +294,7 @@ pub async fn delete_xcom(
     Query(q): Query<DeleteXComParams>,
 ) -> ApiResult<Json<Value>> {
     let k = key_of(p)?;
-    db::delete_xcom(&s.db, &k, q.map_index).await?;
+    store::xcoms::delete_xcom(&s.db, &k, q.map_index).await?;
     Ok(Json(
         json!({ "message": format!("XCom with key: {} successfully deleted.", k.key) }),
     ))

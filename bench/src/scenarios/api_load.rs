@@ -47,7 +47,7 @@ async fn start_all(server: &Server, http: &reqwest::Client) -> anyhow::Result<Ve
         "dag_id": "load", "run_id": "r",
         "tasks": (0..CLIENTS).map(|i| json!({"task_id": "t", "map_index": i})).collect::<Vec<_>>()
     }))?;
-    let created = create_run(&server.db, &spec, airlock_api_server::db::now()).await?;
+    let created = create_run(&server.db, &spec, airlock_store::now()).await?;
     let mut out = Vec::new();
     for ti in created.task_instances {
         let r = http

@@ -52,7 +52,7 @@ pub async fn run(root: &Path, tasks: usize, imports: usize) -> anyhow::Result<Se
         "dag_id": "one", "run_id": "r", "bundle_name": "bench-bundle",
         "tasks": (0..tasks).map(|i| json!({"task_id": "noop", "map_index": i})).collect::<Vec<_>>()
     }))?;
-    let created = create_run(&server.db, &spec, airlock_api_server::db::now()).await?;
+    let created = create_run(&server.db, &spec, airlock_store::now()).await?;
     let supervisor = bin("supervisor")?;
     let (mut wall, mut sup_rss, mut run_rss) = (Vec::new(), Vec::new(), Vec::new());
     for ti in &created.task_instances {

@@ -1,5 +1,6 @@
 //! The triggerer: many timer triggers held and fired, and how fast a deferral is picked up.
 
+use airlock_store as store;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -7,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use airlock_api_server::admin::{RunSpec, create_run};
 use airlock_api_server::auth::Scope;
-use airlock_api_server::cipher::SecretCipher;
-use airlock_api_server::db::{self, Sql, to_micros};
 use airlock_sdk::Trigger;
+use airlock_store::cipher::SecretCipher;
+use airlock_store::sql::Sql;
+use airlock_store::to_micros;
 use anyhow::bail;
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
@@ -56,9 +58,9 @@ async fn seed_deferred(
     let cipher = SecretCipher::load(None, &server.home.join("secrets.key"))?;
     let spec: RunSpec =
         serde_json::from_value(json!({"dag_id": "timers", "run_id": "r", "tasks": []}))?;
-    create_run(&server.db, &spec, db::now()).await?;
+    create_run(&server.db, &spec, store::now()).await?;
     let version = Uuid::now_v7().to_string();
-    let now = to_micros(db::now());
+    let now = to_micros(store::now());
     let mut due = HashMap::with_capacity(moments.len());
     let mut tx = server.db.begin_write().await?;
     for (c, chunk) in moments.chunks(CHUNK).enumerate() {
@@ -200,7 +202,7 @@ async fn pickup(root: &Path, n: usize) -> anyhow::Result<Vec<f64>> {
     let http = reqwest::Client::new();
     let spec: RunSpec = serde_json::from_value(json!({"dag_id": "p", "run_id": "r",
         "tasks": (0..n).map(|i| json!({"task_id": "t", "map_index": i})).collect::<Vec<_>>()}))?;
-    let created = create_run(&server.db, &spec, db::now()).await?;
+    let created = create_run(&server.db, &spec, store::now()).await?;
     registered(&server).await?;
     let mut out = Vec::new();
     for ti in created.task_instances {

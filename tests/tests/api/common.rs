@@ -86,7 +86,7 @@ pub async fn expect_error(
 
 /// The stored state of a task instance.
 pub async fn state_of(api: &TestApi, ti: Uuid) -> Option<String> {
-    airlock_api_server::db::get_task_instance(api.state.db.pool(), ti)
+    airlock_store::task_instances::get_task_instance(api.state.db.pool(), ti)
         .await
         .unwrap()
         .expect("task instance exists")

@@ -27,7 +27,7 @@ both_backends!(fifty_concurrent_starts_have_exactly_one_winner, |api| {
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!((ok, conflict), (1, 49), "{statuses:?}");
-    let row = airlock_api_server::db::get_task_instance(api.state.db.pool(), ti)
+    let row = airlock_store::task_instances::get_task_instance(api.state.db.pool(), ti)
         .await
         .unwrap()
         .unwrap();

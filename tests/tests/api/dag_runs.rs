@@ -1,7 +1,8 @@
 //! `/dag-runs` and `/dags`.
 
-use airlock_api_server::db::{self, DagSpec};
 use airlock_protocol::dag::TaskDefinition;
+use airlock_store as store;
+use airlock_store::dags::DagSpec;
 
 use crate::common::*;
 
@@ -25,7 +26,9 @@ async fn register(api: &TestApi, dag_id: &str, paused: bool) {
         ],
     };
     let mut tx = api.state.db.begin_write().await.unwrap();
-    db::upsert_dag(tx.conn(), &spec, db::now()).await.unwrap();
+    store::dags::upsert_dag(tx.conn(), &spec, store::now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -154,7 +157,7 @@ both_backends!(trigger_and_clear, |api| {
     .await
     .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let run = db::require_dag_run(&api.state.db, "etl", "child")
+    let run = store::dag_runs::require_dag_run(&api.state.db, "etl", "child")
         .await
         .unwrap();
     assert_eq!(run.run_type.as_str(), "operator_triggered");
@@ -203,7 +206,7 @@ both_backends!(trigger_and_clear, |api| {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(state_of(&api, me).await.as_deref(), Some("restarting"));
-    let run = db::require_dag_run(&api.state.db, "demo", "r1")
+    let run = store::dag_runs::require_dag_run(&api.state.db, "demo", "r1")
         .await
         .unwrap();
     assert_eq!((run.state.as_str(), run.clear_number), ("queued", 1));

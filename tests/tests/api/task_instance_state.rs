@@ -1,8 +1,7 @@
 //! `PATCH /task-instances/{id}/state`: every payload variant and the refusals.
 
-use airlock_api_server::db;
-
 use crate::common::*;
+use airlock_store as store;
 
 const END: &str = "2026-11-23T10:05:00Z";
 
@@ -21,7 +20,7 @@ both_backends!(success_and_the_terminal_states, |api| {
         )
         .await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{state}: {body}");
-        let row = db::get_task_instance(api.state.db.pool(), *ti)
+        let row = store::task_instances::get_task_instance(api.state.db.pool(), *ti)
             .await
             .unwrap()
             .unwrap();
@@ -93,20 +92,25 @@ both_backends!(retry_archives_the_try_under_a_new_id, |api| {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert!(
-        db::get_task_instance(api.state.db.pool(), ti)
+        store::task_instances::get_task_instance(api.state.db.pool(), ti)
             .await
             .unwrap()
             .is_none()
     );
-    assert!(db::is_archived_try(api.state.db.pool(), ti).await.unwrap());
+    assert!(
+        store::task_instances::is_archived_try(api.state.db.pool(), ti)
+            .await
+            .unwrap()
+    );
     let (new_id,): (String,) = sqlx::query_as("SELECT id FROM task_instance WHERE task_id = 'a'")
         .fetch_one(api.state.db.pool())
         .await
         .unwrap();
-    let row = db::get_task_instance(api.state.db.pool(), new_id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let row =
+        store::task_instances::get_task_instance(api.state.db.pool(), new_id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(row.state.unwrap().as_str(), "up_for_retry");
     assert_eq!(row.retry_delay_override, Some(12.5));
     assert_eq!(row.retry_reason.as_ref().map(|r| r.len()), Some(500));
@@ -185,7 +189,7 @@ both_backends!(defer_stores_a_trigger_and_resume_returns_the_event, |api| {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let row = db::get_task_instance(api.state.db.pool(), ti)
+    let row = store::task_instances::get_task_instance(api.state.db.pool(), ti)
         .await
         .unwrap()
         .unwrap();
@@ -216,25 +220,30 @@ both_backends!(defer_stores_a_trigger_and_resume_returns_the_event, |api| {
     );
 
     // The trigger fires; the instance is scheduled, then queued, and resumes.
-    let resumed = db::submit_trigger_event(
+    let resumed = store::triggers::submit_trigger_event(
         &api.state.db,
         trigger_id,
         &json!("2026-11-23T10:10:00Z"),
-        db::now(),
+        store::now(),
     )
     .await
     .unwrap();
     assert_eq!(resumed, 1);
     assert_eq!(
-        db::submit_trigger_event(&api.state.db, trigger_id, &json!(null), db::now())
-            .await
-            .unwrap(),
+        store::triggers::submit_trigger_event(
+            &api.state.db,
+            trigger_id,
+            &json!(null),
+            store::now()
+        )
+        .await
+        .unwrap(),
         0,
         "a second event for the same trigger resumes nothing"
     );
     assert_eq!(state_of(&api, ti).await.as_deref(), Some("scheduled"));
     assert_eq!(
-        db::queue_task_instances(&api.state.db, &[ti], db::now())
+        store::triggers::queue_task_instances(&api.state.db, &[ti], store::now())
             .await
             .unwrap(),
         1
@@ -263,7 +272,7 @@ both_backends!(awaiting_input_stores_the_resume_point, |api| {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let row = db::get_task_instance(api.state.db.pool(), ti)
+    let row = store::task_instances::get_task_instance(api.state.db.pool(), ti)
         .await
         .unwrap()
         .unwrap();

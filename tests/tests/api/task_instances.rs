@@ -56,20 +56,20 @@ both_backends!(run_lists_existing_xcom_keys_to_clear, |api| {
     let ti = seed(&api, &[("hello", 0)]).await[0];
     // Left by an earlier try (a try may only write while it runs).
     for key in ["b", "a"] {
-        let k = airlock_api_server::db::XComKey {
+        let k = airlock_store::xcoms::XComKey {
             dag_id: "demo".into(),
             run_id: "r1".into(),
             task_id: "hello".into(),
             key: key.into(),
         };
-        airlock_api_server::db::set_xcom(
+        airlock_store::xcoms::set_xcom(
             &api.state.db,
             &k,
             -1,
             &json!(1),
             false,
             None,
-            airlock_api_server::db::now(),
+            airlock_store::now(),
         )
         .await
         .unwrap();
@@ -244,11 +244,11 @@ both_backends!(rtif_and_rendered_map_index, |api| {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let ti_row = airlock_api_server::db::get_task_instance(api.state.db.pool(), ti)
+    let ti_row = airlock_store::task_instances::get_task_instance(api.state.db.pool(), ti)
         .await
         .unwrap()
         .unwrap();
-    let stored = airlock_api_server::db::get_rendered_fields(&api.state.db, &ti_row)
+    let stored = airlock_store::task_instances::get_rendered_fields(&api.state.db, &ti_row)
         .await
         .unwrap();
     assert_eq!(
@@ -275,7 +275,7 @@ both_backends!(rtif_and_rendered_map_index, |api| {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let row = airlock_api_server::db::get_task_instance(api.state.db.pool(), ti)
+    let row = airlock_store::task_instances::get_task_instance(api.state.db.pool(), ti)
         .await
         .unwrap()
         .unwrap();

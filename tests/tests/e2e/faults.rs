@@ -134,7 +134,7 @@ on_both_backends!(
             .await;
         assert_eq!(stack.resume(ti).await.code, Some(0));
         assert_eq!(
-            airlock_api_server::db::trigger_events_for(&stack.db, ti, 1)
+            airlock_store::triggers::trigger_events_for(&stack.db, ti, 1)
                 .await
                 .unwrap(),
             1,

@@ -1,5 +1,6 @@
 //! `supervisor run` with real runners: outcomes, timeouts, kills, protocol attacks, secrets.
 
+use airlock_store as store;
 use std::time::Duration;
 
 use airlock_e2e::{Stack, on_both_backends};
@@ -218,14 +219,9 @@ on_both_backends!(
         let ti = stack.seed_task("sleep", json!({}));
         let sup = stack.supervisor(ti).spawn().unwrap();
         let pid = stack.wait_running(ti).await;
-        airlock_api_server::db::clear_dag_run(
-            &stack.db,
-            "t",
-            "r-sleep",
-            airlock_api_server::db::now(),
-        )
-        .await
-        .unwrap();
+        airlock_store::dag_runs::clear_dag_run(&stack.db, "t", "r-sleep", airlock_store::now())
+            .await
+            .unwrap();
         let out = tokio::time::timeout(Duration::from_secs(30), sup.wait_with_output())
             .await
             .unwrap()
@@ -327,7 +323,6 @@ on_both_backends!(
     a_deferred_task_resumes_in_its_next_method,
     Stack::start,
     |stack| {
-        use airlock_api_server::db;
         let ti = stack.seed_task("waits", json!({}));
         let exit = stack.run(ti).await;
         assert_eq!(
@@ -347,15 +342,15 @@ on_both_backends!(
                 .unwrap();
         assert!(classpath.ends_with("temporal.DateTimeTrigger"));
         // What the triggerer does when the trigger fires, then what the scheduler does.
-        db::submit_trigger_event(
+        store::triggers::submit_trigger_event(
             &stack.db,
             row.trigger_id.unwrap(),
             &json!("fired!"),
-            db::now(),
+            store::now(),
         )
         .await
         .unwrap();
-        db::queue_task_instances(&stack.db, &[ti], db::now())
+        store::triggers::queue_task_instances(&stack.db, &[ti], store::now())
             .await
             .unwrap();
         let exit = stack.run(ti).await;

@@ -1,11 +1,11 @@
 //! The triggerer with real processes: deferred tasks wait without a slot, resume exactly once,
 //! and survive a triggerer's death.
 
+use airlock_store as store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use airlock_api_server::db;
 use airlock_e2e::{Stack, on_both_backends};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -32,7 +32,12 @@ on_both_backends!(
             event["__classname__"], "pendulum.datetime.DateTime",
             "the moment comes back as it was given"
         );
-        assert_eq!(db::trigger_events_for(&stack.db, ti, 1).await.unwrap(), 1);
+        assert_eq!(
+            store::triggers::trigger_events_for(&stack.db, ti, 1)
+                .await
+                .unwrap(),
+            1
+        );
         let exit = stack.resume(ti).await;
         assert_eq!(exit.code, Some(0), "{}", exit.stderr);
         let out = stack.return_value("t", "r-waits", "waits").await.unwrap();
@@ -190,7 +195,12 @@ on_both_backends!(
             .wait_state(ti, "success", Duration::from_secs(30))
             .await;
         assert!(row.end_date.is_some());
-        assert_eq!(db::trigger_events_for(&stack.db, ti, 1).await.unwrap(), 1);
+        assert_eq!(
+            store::triggers::trigger_events_for(&stack.db, ti, 1)
+                .await
+                .unwrap(),
+            1
+        );
     }
 );
 
@@ -292,7 +302,9 @@ on_both_backends!(
         }
         for ti in &ids {
             assert_eq!(
-                db::trigger_events_for(&stack.db, *ti, 1).await.unwrap(),
+                store::triggers::trigger_events_for(&stack.db, *ti, 1)
+                    .await
+                    .unwrap(),
                 1,
                 "{ti} resumed exactly once"
             );
@@ -305,7 +317,7 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(total, 200);
-        let mut q = airlock_api_server::db::Sql::new(
+        let mut q = airlock_store::sql::Sql::new(
             "SELECT COUNT(*) FROM trigger_event WHERE triggerer_id = 'B' AND trigger_id IN ",
         );
         q.bind_list(held_by_a.iter().copied());

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Executor};
 
-use super::{DbError, DbResult, NullableF64, from_micros, to_micros};
+use crate::sql::NullableF64;
+use crate::{DbError, DbResult, from_micros, to_micros};
 
 /// A DAG as registered with the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,10 +4,12 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::rules::retry_delay_secs;
-use super::{PassReport, SchedulerSettings, update_ids};
-use crate::db::{Sql, WriteTx, archive_current_try, from_micros, to_micros};
-use crate::store_error::StoreResult;
+use airlock_store::sql::Sql;
+use airlock_store::task_instances::{archive_current_try, restart_cleared};
+use airlock_store::{StoreResult, WriteTx, from_micros, to_micros};
+
+use crate::pass::{PassReport, SchedulerSettings, update_ids};
+use crate::rules::retry_delay_secs;
 
 /// Longest stored `retry_reason` (as in Airflow).
 const MAX_REASON_CHARS: usize = 500;
@@ -17,7 +19,7 @@ fn parse_id(s: &str) -> Option<Uuid> {
 }
 
 /// `up_for_retry` → `scheduled` (next try) once the retry delay has passed.
-pub(super) async fn due_retries(
+pub(crate) async fn due_retries(
     tx: &mut WriteTx,
     now: DateTime<Utc>,
     report: &mut PassReport,
@@ -80,7 +82,7 @@ pub(super) async fn due_retries(
 /// Fails a task instance (still in `state`) that the pass cannot decide about because of a value
 /// stored for it, with `reason`, so that it stops blocking its run and every other row is still
 /// scheduled.
-pub(super) async fn fail_unschedulable(
+pub(crate) async fn fail_unschedulable(
     tx: &mut WriteTx,
     id: &str,
     state: &str,
@@ -103,7 +105,7 @@ pub(super) async fn fail_unschedulable(
 }
 
 /// `up_for_reschedule` → `scheduled` (same try) at the reschedule date.
-pub(super) async fn due_reschedules(
+pub(crate) async fn due_reschedules(
     tx: &mut WriteTx,
     now: DateTime<Utc>,
     report: &mut PassReport,
@@ -136,7 +138,7 @@ pub(super) async fn due_reschedules(
 
 /// Running task instances whose heartbeats stopped: their supervisor is gone. Retried if tries
 /// are left, else failed. Cleared (`restarting`) ones whose process is gone are ready again.
-pub(super) async fn zombies(
+pub(crate) async fn zombies(
     tx: &mut WriteTx,
     settings: &SchedulerSettings,
     now: DateTime<Utc>,
@@ -187,27 +189,10 @@ pub(super) async fn zombies(
     Ok(())
 }
 
-/// A cleared task instance whose old try has stopped: archive that try, and make the next one
-/// ready to be scheduled.
-pub(crate) async fn restart_cleared(tx: &mut WriteTx, id: Uuid, at: i64) -> StoreResult<Uuid> {
-    let new = archive_current_try(tx, id, at).await?;
-    sqlx::query(
-        "UPDATE task_instance SET state = NULL, try_number = try_number + 1, start_date = NULL, \
-         end_date = NULL, duration = NULL, hostname = NULL, unixname = NULL, pid = NULL, \
-         last_heartbeat_at = NULL, queued_by = NULL, queued_dttm = NULL, updated_at = $2 \
-         WHERE id = $1",
-    )
-    .bind(new.to_string())
-    .bind(at)
-    .execute(tx.conn())
-    .await?;
-    Ok(new)
-}
-
 /// Queued task instances whose executor stopped heartbeating, or that have waited longer than
 /// the queued timeout, go back to `scheduled`. A supervisor that still starts one later is
 /// refused by `PATCH /run`, so nothing runs twice.
-pub(super) async fn stale_queued(
+pub(crate) async fn stale_queued(
     tx: &mut WriteTx,
     settings: &SchedulerSettings,
     now: DateTime<Utc>,

@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Db, DbError, DbResult, Sql, get_dag_run, to_micros};
-use crate::store_error::{StoreError, StoreResult};
+use crate::dag_runs::get_dag_run;
+use crate::error::{StoreError, StoreResult};
+use crate::sql::Sql;
+use crate::{Db, DbError, DbResult, to_micros};
 
 /// Identifies the XComs of one key of one task in one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +33,8 @@ impl XComKey {
 /// Longest list a task may push for mapping (`[core] max_map_length`).
 pub const MAX_MAP_LENGTH: i64 = 1024;
 
-pub(crate) fn parse_value(text: &str) -> DbResult<Value> {
+/// A stored JSON document (an XCom value), parsed; a document that does not parse is a corrupt row.
+pub fn parse_value(text: &str) -> DbResult<Value> {
     serde_json::from_str(text).map_err(|e| DbError::Corrupt {
         table: "xcom",
         detail: e.to_string(),
@@ -302,7 +305,7 @@ pub fn python_slice(n: usize, start: Option<i64>, stop: Option<i64>, step: i64) 
 
 #[cfg(test)]
 mod tests {
-    use super::python_slice;
+    use super::*;
 
     #[test]
     fn slices_like_python() {

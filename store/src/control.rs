@@ -7,8 +7,10 @@ use airlock_protocol::state::{DagRunState, TaskInstanceState};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{DagSpec, Db, DbError, DbResult, from_micros, get_dag_run, upsert_dag};
-use crate::store_error::{StoreError, StoreResult};
+use crate::dag_runs::get_dag_run;
+use crate::dags::{DagSpec, upsert_dag};
+use crate::error::{StoreError, StoreResult};
+use crate::{Db, DbError, DbResult, from_micros};
 
 fn corrupt(table: &'static str, detail: impl Into<String>) -> DbError {
     DbError::Corrupt {

@@ -11,11 +11,12 @@ use serde_json::json;
 use sqlx::{Any, AnyConnection, Executor};
 use uuid::Uuid;
 
-use super::{
-    Db, DbResult, NullableF64, TI_COLUMNS, TaskInstance, TaskInstanceRow, WriteTx, get_dag_run,
-    record_outlet_events, to_micros,
-};
-use crate::store_error::{StoreError, StoreResult};
+use crate::assets::record_outlet_events;
+use crate::dag_runs::get_dag_run;
+use crate::error::{StoreError, StoreResult};
+use crate::rows::{TI_COLUMNS, TaskInstance, TaskInstanceRow};
+use crate::sql::NullableF64;
+use crate::{Db, DbResult, WriteTx, to_micros};
 
 /// Longest `retry_reason` kept (as in Airflow).
 const MAX_RETRY_REASON_CHARS: usize = 500;
@@ -400,9 +401,26 @@ fn validate_outlet_partition_keys(p: &TISuccessStatePayload) -> StoreResult<()> 
     Ok(())
 }
 
+/// A cleared task instance whose old try has stopped: archive that try, and make the next one
+/// ready to be scheduled.
+pub async fn restart_cleared(tx: &mut WriteTx, id: Uuid, at: i64) -> StoreResult<Uuid> {
+    let new = archive_current_try(tx, id, at).await?;
+    sqlx::query(
+        "UPDATE task_instance SET state = NULL, try_number = try_number + 1, start_date = NULL, \
+         end_date = NULL, duration = NULL, hostname = NULL, unixname = NULL, pid = NULL, \
+         last_heartbeat_at = NULL, queued_by = NULL, queued_dttm = NULL, updated_at = $2 \
+         WHERE id = $1",
+    )
+    .bind(new.to_string())
+    .bind(at)
+    .execute(tx.conn())
+    .await?;
+    Ok(new)
+}
+
 /// Moves the finished try to the history table and gives the task instance a fresh id, so that
 /// anything still holding the old id (a late heartbeat, a stale token) is fenced off.
-pub(crate) async fn archive_current_try(tx: &mut WriteTx, old: Uuid, at: i64) -> StoreResult<Uuid> {
+pub async fn archive_current_try(tx: &mut WriteTx, old: Uuid, at: i64) -> StoreResult<Uuid> {
     let new = Uuid::now_v7();
     let (old_s, new_s) = (old.to_string(), new.to_string());
     sqlx::query(

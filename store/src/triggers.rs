@@ -10,8 +10,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Db, DbError, NullableF64, Sql, WriteTx, from_micros, to_micros};
-use crate::store_error::{StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult};
+use crate::sql::{NullableF64, Sql};
+use crate::{Db, DbError, WriteTx, from_micros, to_micros};
 
 /// A trigger handed to a triggerer.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +105,8 @@ pub async fn claim_triggers(
     }
     let mut tx = db.begin_write().await?;
     let lock = match db.backend() {
-        super::Backend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
-        super::Backend::Sqlite => "",
+        crate::Backend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
+        crate::Backend::Sqlite => "",
     };
     let awaited = "EXISTS (SELECT 1 FROM task_instance ti WHERE ti.trigger_id = t.id AND ti.state = 'deferred')";
     // Unassigned triggers first (an index walk on (triggerer_id, id)), then those of triggerers
@@ -346,7 +347,7 @@ async fn apply_trigger_outcome(
                         table: "task_instance",
                         detail: id.clone(),
                     })?;
-                    super::archive_current_try(tx, uuid, at).await?;
+                    crate::task_instances::archive_current_try(tx, uuid, at).await?;
                 }
             }
         }

@@ -1,4 +1,6 @@
-//! Persistence: one connection pool over SQLite (the embedded default) or PostgreSQL.
+//! The store: everything Airlock keeps, in one connection pool over SQLite (the embedded
+//! default) or PostgreSQL, with the migrations and the domain error type. The API server and the
+//! scheduler are its only users; modules are used by name (`store::task_instances::start`).
 //!
 //! Queries are written once, with `$n` placeholders, and run on either backend through sqlx's
 //! `Any` driver. Timestamps are stored as UTC microseconds (`BIGINT`), JSON as `TEXT`. Where the
@@ -8,20 +10,22 @@
 //! transaction whose reads lock rows with [`Db::for_update`]; on SQLite an `IMMEDIATE`
 //! transaction taken behind an in-process gate, so writers queue without SQLite's busy-sleep.
 
-mod assets;
-mod connections;
-mod control;
-mod dag_runs;
-mod dags;
-mod executors;
-mod rows;
-mod scheduling;
-mod sql;
-mod task_instance_queries;
-mod task_instances;
-mod triggers;
-mod variables;
-mod xcoms;
+pub mod assets;
+pub mod cipher;
+pub mod connections;
+pub mod control;
+pub mod dag_runs;
+pub mod dags;
+pub mod error;
+pub mod executors;
+pub mod rows;
+pub mod secret_file;
+pub mod sql;
+pub mod task_instance_queries;
+pub mod task_instances;
+pub mod triggers;
+pub mod variables;
+pub mod xcoms;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,20 +34,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
-pub use assets::*;
-pub use connections::*;
-pub use control::*;
-pub use dag_runs::*;
-pub use dags::*;
-pub use executors::*;
-pub use rows::*;
-pub use scheduling::*;
-pub use sql::{NullableF64, Sql};
-pub use task_instance_queries::*;
-pub use task_instances::*;
-pub use triggers::*;
-pub use variables::*;
-pub use xcoms::*;
+pub use error::{StoreError, StoreResult};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -3,7 +3,7 @@
 use airlock_protocol::api::VariableKeysResponse;
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbResult, to_micros};
+use crate::{Db, DbResult, to_micros};
 
 /// Reads a Variable; `None` if it does not exist.
 pub async fn get_variable(db: &Db, key: &str) -> DbResult<Option<Option<String>>> {

@@ -3,7 +3,7 @@
 
 use airlock_protocol::api::JsonObject;
 
-use crate::db::DbError;
+use crate::DbError;
 
 /// Why a store operation did not succeed.
 #[derive(Debug, thiserror::Error)]

@@ -7,15 +7,19 @@ use airlock_protocol::state::TaskInstanceState;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::rules::{Decision, UpstreamCounts, evaluate};
-use super::{PassReport, SchedulerSettings, update_ids};
-use crate::db::{NewTaskInstance, Sql, WriteTx, dag_tasks, parse_value, to_micros};
-use crate::store_error::StoreResult;
+use airlock_store::dag_runs::{NewTaskInstance, insert_task_instances};
+use airlock_store::dags::dag_tasks;
+use airlock_store::sql::Sql;
+use airlock_store::xcoms::parse_value;
+use airlock_store::{StoreResult, WriteTx, to_micros};
+
+use crate::pass::{CHUNK, PassReport, SchedulerSettings, update_ids};
+use crate::rules::{Decision, UpstreamCounts, evaluate};
 
 /// The plans of the DAGs a pass has needed so far (each loaded at most once per pass, and only
 /// for runs with something to decide).
 #[derive(Default)]
-pub(super) struct Plans(HashMap<String, DagPlan>);
+pub(crate) struct Plans(HashMap<String, DagPlan>);
 
 impl Plans {
     async fn get(&mut self, tx: &mut WriteTx, dag_id: &str) -> StoreResult<&DagPlan> {
@@ -28,7 +32,7 @@ impl Plans {
 }
 
 /// A DAG's tasks, in topological order, with what the pass needs to know of each.
-pub(super) struct DagPlan {
+pub(crate) struct DagPlan {
     tasks: Vec<TaskDefinition>,
     index: HashMap<String, usize>,
     has_downstream: Vec<bool>,
@@ -101,7 +105,7 @@ struct Ti {
 /// Advances one running DAG run as far as it can go now. Only task instances still waiting for
 /// a decision (no state) and their upstreams are read, so a pass over a large run in which
 /// nothing waits costs two index lookups.
-pub(super) async fn advance_run(
+pub(crate) async fn advance_run(
     tx: &mut WriteTx,
     settings: &SchedulerSettings,
     plans: &mut Plans,
@@ -144,7 +148,7 @@ async fn load_tis(
         .await?);
     };
     let mut rows = Vec::new();
-    for chunk in tasks.chunks(super::CHUNK) {
+    for chunk in tasks.chunks(CHUNK) {
         let mut q = Sql::new(SELECT);
         q.bind(dag_id.to_owned())
             .push(" AND run_id = ")
@@ -193,7 +197,7 @@ async fn decide(
                 Err(_) => {
                     // A state no version of Airlock writes: fail that row, schedule the rest.
                     let reason = format!("unknown task instance state {s:?} in the database");
-                    super::timed::fail_unschedulable(tx, &r.id, s, &reason, now).await?;
+                    crate::timed::fail_unschedulable(tx, &r.id, s, &reason, now).await?;
                     report.not_run += 1;
                     Some(TaskInstanceState::Failed)
                 }
@@ -405,8 +409,7 @@ async fn expand(
         })
         .collect();
     let version = Uuid::parse_str(&version).unwrap_or_else(|_| Uuid::now_v7());
-    let ids =
-        crate::db::insert_task_instances(tx.conn(), dag_id, run_id, &more, version, now).await?;
+    let ids = insert_task_instances(tx.conn(), dag_id, run_id, &more, version, now).await?;
     let mut all = vec![placeholder.to_owned()];
     all.extend(ids.into_iter().map(|u| u.to_string()));
     Ok(Expansion::Expanded(all))

@@ -5,8 +5,10 @@ use airlock_protocol::api::ExecutorEventAction;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, Sql, WriteTx, archive_current_try, restart_cleared, to_micros};
-use crate::store_error::StoreResult;
+use crate::error::StoreResult;
+use crate::sql::Sql;
+use crate::task_instances::{archive_current_try, restart_cleared};
+use crate::{Db, WriteTx, to_micros};
 
 /// A task instance handed to an executor.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,23 +4,17 @@
 //! nothing and the next pass picks up where it stopped. Passes are serialised (an advisory lock
 //! on PostgreSQL, the write lock on SQLite), so several schedulers can run at once.
 
-mod rules;
-mod runs;
-mod timed;
-
+use airlock_store::sql::Sql;
+use airlock_store::{Backend, Db, StoreResult, WriteTx, to_micros};
 use chrono::{DateTime, TimeDelta, Utc};
 
-pub use rules::{Decision, UpstreamCounts, evaluate, retry_delay_secs};
-pub(crate) use timed::restart_cleared;
-
-use super::{Backend, Db, Sql, WriteTx, to_micros};
-use crate::store_error::StoreResult;
+use crate::{runs, timed};
 
 /// Key of the PostgreSQL advisory lock that serialises passes.
 const PASS_LOCK: i64 = 0x4149_524c_4f43_4b01;
 
 /// Most ids bound in one statement.
-const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 500;
 
 /// How the scheduler judges time.
 #[derive(Debug, Clone)]
@@ -41,7 +35,7 @@ impl Default for SchedulerSettings {
             heartbeat_timeout: TimeDelta::seconds(300),
             executor_timeout: TimeDelta::seconds(60),
             queued_timeout: TimeDelta::seconds(600),
-            max_map_length: super::MAX_MAP_LENGTH as usize,
+            max_map_length: airlock_store::xcoms::MAX_MAP_LENGTH as usize,
         }
     }
 }
@@ -74,7 +68,7 @@ pub struct PassReport {
 }
 
 impl PassReport {
-    fn due_at(&mut self, at: DateTime<Utc>) {
+    pub(crate) fn due_at(&mut self, at: DateTime<Utc>) {
         self.next_due = Some(self.next_due.map_or(at, |d| d.min(at)));
     }
 
@@ -95,7 +89,12 @@ impl PassReport {
 }
 
 /// Runs `sql` (which ends in `id IN `, with `$1` bound to `at`) over `ids`, in chunks.
-async fn update_ids(tx: &mut WriteTx, sql: &str, at: i64, ids: &[String]) -> StoreResult<u64> {
+pub(crate) async fn update_ids(
+    tx: &mut WriteTx,
+    sql: &str,
+    at: i64,
+    ids: &[String],
+) -> StoreResult<u64> {
     let mut n = 0;
     for chunk in ids.chunks(CHUNK) {
         let mut q = Sql::new("");
@@ -159,6 +158,6 @@ pub async fn schedule(
         .await?;
     }
     tx.commit().await?;
-    report.trigger_timeouts = super::expire_trigger_timeouts(db, now).await?;
+    report.trigger_timeouts = airlock_store::triggers::expire_trigger_timeouts(db, now).await?;
     Ok(report)
 }

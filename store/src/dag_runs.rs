@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Executor};
 use uuid::Uuid;
 
-use super::{
-    DAG_RUN_COLUMNS, DagRunRecord, DagRunRow, Db, DbResult, Sql, TaskInstance, archive_current_try,
-    dag_tasks, get_dag, to_micros,
-};
-use crate::store_error::{StoreError, StoreResult};
+use crate::dags::{dag_tasks, get_dag};
+use crate::error::{StoreError, StoreResult};
+use crate::rows::{DAG_RUN_COLUMNS, DagRunRecord, DagRunRow, TaskInstance};
+use crate::sql::Sql;
+use crate::task_instances::archive_current_try;
+use crate::{Db, DbResult, to_micros};
 
 /// Reads one DAG run.
 pub async fn get_dag_run<'e, E>(e: E, dag_id: &str, run_id: &str) -> DbResult<Option<DagRunRecord>>

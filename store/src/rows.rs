@@ -5,7 +5,7 @@ use airlock_protocol::state::{DagRunState, DagRunType, TaskInstanceState};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{DbError, from_micros};
+use crate::{DbError, from_micros};
 
 /// The columns of `task_instance`, in [`TaskInstanceRow`] order.
 pub const TI_COLUMNS: &str = "id, dag_id, run_id, task_id, map_index, try_number, max_tries, state, \

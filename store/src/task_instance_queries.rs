@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Db, DbResult, Sql, from_micros, task_group_members, to_micros};
-use crate::store_error::{StoreError, StoreResult};
+use crate::dags::task_group_members;
+use crate::error::{StoreError, StoreResult};
+use crate::sql::Sql;
+use crate::{Db, DbResult, from_micros, to_micros};
 
 /// Filters shared by `GET /task-instances/count` and `/states`.
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,9 @@ use airlock_protocol::api::{
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
-use super::{Db, DbError, DbResult, Sql, TaskInstance, from_micros, to_micros};
+use crate::rows::TaskInstance;
+use crate::sql::Sql;
+use crate::{Db, DbError, DbResult, from_micros, to_micros};
 
 #[derive(sqlx::FromRow)]
 struct AssetRow {

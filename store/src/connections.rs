@@ -4,8 +4,8 @@
 use airlock_protocol::api::ConnectionResponse;
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, DbResult, to_micros};
 use crate::cipher::SecretCipher;
+use crate::{Db, DbError, DbResult, to_micros};
 
 #[derive(sqlx::FromRow)]
 struct ConnectionRow {
