@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ClientError;
-use crate::backoff::{Backoff, RetryPolicy};
+use airlock_process::backoff::{Backoff, RetryPolicy};
 
 /// Characters escaped in a path segment; `/` is kept (XCom and Variable keys may contain it, and
 /// the server reads the rest of the path for them).
@@ -47,7 +47,7 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults for `base_url`: 10 s per attempt, retried through an outage of up to
-    /// [`DEFAULT_OUTAGE_BUDGET`](crate::backoff::DEFAULT_OUTAGE_BUDGET).
+    /// [`DEFAULT_OUTAGE_BUDGET`](airlock_process::backoff::DEFAULT_OUTAGE_BUDGET).
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),

@@ -5,16 +5,15 @@
 //!   token; every response's `Refreshed-API-Token` replaces that token (this is how a workload
 //!   token becomes an execution token, and how execution tokens stay fresh).
 //! * Network errors and 5xx answers are retried with exponential backoff and jitter through an
-//!   outage of up to the configured budget ([`backoff`]); 4xx answers are returned at once as
+//!   outage of up to the configured budget ([`RetryPolicy`]); 4xx answers are returned at once as
 //!   [`ClientError::Status`] with the server's JSON `detail`.
 
-pub mod backoff;
 mod client;
 mod control;
 mod error;
 mod routes;
 
-pub use backoff::{Backoff, DEFAULT_OUTAGE_BUDGET, RetryPolicy};
+pub use airlock_process::backoff::{Backoff, DEFAULT_OUTAGE_BUDGET, RetryPolicy};
 pub use client::{ApiClient, ClientConfig};
 pub use error::ClientError;
 pub use routes::TiQuery;

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use airlock_scheduler::pass::defaults;
+
 use crate::auth::{KeySource, TokenPolicy};
 
 /// Where the data lives.
@@ -121,13 +123,7 @@ pub struct ServeArgs {
     pub connections: ConnectionArgs,
 }
 
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    let d = airlock_protocol::time::parse_secs(s)?;
-    if d.is_zero() {
-        return Err("must be greater than zero".into());
-    }
-    Ok(d)
-}
+use airlock_protocol::time::parse_positive_secs as positive_duration;
 
 /// Limits that keep slow or abusive clients from exhausting the server.
 #[derive(Debug, Clone, clap::Args)]
@@ -163,44 +159,63 @@ impl ServeArgs {
     }
 }
 
-/// How the scheduler judges time (see the README's scheduler section).
+/// The scheduler service (see the README's scheduler section). Durations are seconds (`30`)
+/// or durations with units (`30s`, `5m`, `1h30m`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct SchedulerArgs {
-    /// Seconds without a heartbeat after which a running task instance is a zombie (retried or
+    /// Time without a heartbeat after which a running task instance is a zombie (retried or
     /// failed).
-    #[arg(long, env = "AIRLOCK_TASK_HEARTBEAT_TIMEOUT", default_value_t = 300.0)]
-    pub task_heartbeat_timeout: f64,
-    /// Seconds without a tick after which an executor is dead and what it queued is scheduled
-    /// again.
-    #[arg(long, env = "AIRLOCK_EXECUTOR_TIMEOUT", default_value_t = 60.0)]
-    pub executor_timeout: f64,
-    /// Seconds a task instance may stay queued without starting before it is scheduled again.
-    #[arg(long, env = "AIRLOCK_TASK_QUEUED_TIMEOUT", default_value_t = 600.0)]
-    pub task_queued_timeout: f64,
+    #[arg(long, env = "AIRLOCK_TASK_HEARTBEAT_TIMEOUT", value_parser = positive_duration,
+          default_value = Secs(defaults::HEARTBEAT_TIMEOUT))]
+    pub task_heartbeat_timeout: Duration,
+    /// Time without a tick after which an executor is dead and what it claimed and did not
+    /// start is handed to others.
+    #[arg(long, env = "AIRLOCK_EXECUTOR_TIMEOUT", value_parser = positive_duration,
+          default_value = Secs(defaults::EXECUTOR_TIMEOUT))]
+    pub executor_timeout: Duration,
+    /// Time a claimed task instance may stay queued without starting before it is handed to
+    /// others.
+    #[arg(long, env = "AIRLOCK_TASK_QUEUED_TIMEOUT", value_parser = positive_duration,
+          default_value = Secs(defaults::QUEUED_TIMEOUT))]
+    pub task_queued_timeout: Duration,
+    /// Longest time between scheduling passes when nothing changes and nothing comes due.
+    #[arg(long, env = "AIRLOCK_SCHEDULER_IDLE_INTERVAL", value_parser = positive_duration,
+          default_value = Secs(defaults::IDLE_INTERVAL))]
+    pub scheduler_idle_interval: Duration,
+    /// Serve the API only: never lead scheduling (other processes on the database do).
+    #[arg(long, env = "AIRLOCK_NO_SCHEDULER")]
+    pub no_scheduler: bool,
+}
+
+/// A default duration as a flag's default text (`300s`).
+struct Secs(Duration);
+
+impl From<Secs> for clap::builder::OsStr {
+    fn from(d: Secs) -> Self {
+        humantime::format_duration(d.0).to_string().into()
+    }
 }
 
 impl Default for SchedulerArgs {
     fn default() -> Self {
         Self {
-            task_heartbeat_timeout: 300.0,
-            executor_timeout: 60.0,
-            task_queued_timeout: 600.0,
+            task_heartbeat_timeout: defaults::HEARTBEAT_TIMEOUT,
+            executor_timeout: defaults::EXECUTOR_TIMEOUT,
+            task_queued_timeout: defaults::QUEUED_TIMEOUT,
+            scheduler_idle_interval: defaults::IDLE_INTERVAL,
+            no_scheduler: false,
         }
     }
 }
 
-fn delta(secs: f64) -> chrono::TimeDelta {
-    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
-    chrono::TimeDelta::milliseconds((secs * 1000.0) as i64)
-}
-
 impl SchedulerArgs {
-    /// The settings the scheduling pass uses.
+    /// The scheduler's settings.
     pub fn settings(&self) -> airlock_scheduler::SchedulerSettings {
         airlock_scheduler::SchedulerSettings {
-            heartbeat_timeout: delta(self.task_heartbeat_timeout),
-            executor_timeout: delta(self.executor_timeout),
-            queued_timeout: delta(self.task_queued_timeout),
+            heartbeat_timeout: self.task_heartbeat_timeout,
+            executor_timeout: self.executor_timeout,
+            queued_timeout: self.task_queued_timeout,
+            idle_interval: self.scheduler_idle_interval,
             ..airlock_scheduler::SchedulerSettings::default()
         }
     }
@@ -229,21 +244,26 @@ impl SecretArgs {
     }
 }
 
+/// See [`TriggerArgs::triggerer_health_timeout`].
+const DEFAULT_TRIGGERER_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How triggers are handed to triggerers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TriggerArgs {
-    /// Seconds without a heartbeat after which a triggerer's triggers go to other triggerers.
-    #[arg(long, env = "AIRLOCK_TRIGGERER_HEALTH_TIMEOUT", default_value_t = 10.0)]
-    pub triggerer_health_timeout: f64,
+    /// Time without a heartbeat after which a triggerer's triggers go to other triggerers.
+    #[arg(long, env = "AIRLOCK_TRIGGERER_HEALTH_TIMEOUT", value_parser = positive_duration,
+          default_value = Secs(DEFAULT_TRIGGERER_HEALTH_TIMEOUT))]
+    pub triggerer_health_timeout: Duration,
     /// Most triggers one claim hands out (spreads triggers over triggerers).
-    #[arg(long, env = "AIRLOCK_TRIGGER_CLAIM_BATCH", default_value_t = 500)]
+    #[arg(long, env = "AIRLOCK_TRIGGER_CLAIM_BATCH", default_value_t = 500,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub trigger_claim_batch: i64,
 }
 
 impl Default for TriggerArgs {
     fn default() -> Self {
         Self {
-            triggerer_health_timeout: 10.0,
+            triggerer_health_timeout: DEFAULT_TRIGGERER_HEALTH_TIMEOUT,
             trigger_claim_batch: 500,
         }
     }

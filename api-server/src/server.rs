@@ -10,11 +10,12 @@ use tokio::net::TcpListener;
 
 use crate::auth::{KeyError, TokenAuthority};
 use crate::config::{AuthArgs, ConnectionArgs, DatabaseArgs, ServeArgs};
-use crate::state::{AppState, Scheduling, Triggers};
-use airlock_store::Backend;
+use crate::state::{AppState, TriggerSettings};
+use airlock_scheduler::{Scheduler, SchedulerSettings};
 use airlock_store::Db;
 use airlock_store::DbError;
 use airlock_store::cipher::CipherError;
+use airlock_store::notify::{Hub, Relay};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,16 +70,15 @@ pub fn load_authority(auth: &AuthArgs, db: &DatabaseArgs) -> Result<TokenAuthori
     Ok(TokenAuthority::new(keys, auth.policy()))
 }
 
-/// The PostgreSQL channel on which trigger creation is announced to every server process.
-pub const TRIGGER_CHANNEL: &str = "airlock_triggers";
-
-/// A ready-to-serve API server.
+/// A ready-to-serve API server: the HTTP application, the scheduler service and (on
+/// PostgreSQL) the wake-up relay, sharing one shutdown.
 pub struct Server {
     state: AppState,
     body_limit: usize,
     connections: ConnectionArgs,
     stop: tokio::sync::watch::Sender<bool>,
-    listener: Option<tokio::task::JoinHandle<()>>,
+    relay: Option<Relay>,
+    scheduler: Option<SchedulerSettings>,
 }
 
 /// How long a stopping server waits for open connections to finish their requests.
@@ -104,26 +104,6 @@ impl CapWarning {
     }
 }
 
-/// Forwards PostgreSQL notifications of new triggers to this process's long polls, so that a
-/// trigger created through another server process is picked up at once too.
-fn listen_for_triggers(url: String, triggers: Arc<Triggers>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match sqlx::postgres::PgListener::connect(&url).await {
-                Ok(mut l) => {
-                    if l.listen(TRIGGER_CHANNEL).await.is_ok() {
-                        while l.recv().await.is_ok() {
-                            triggers.created.notify_waiters();
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot listen for trigger notifications"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        }
-    })
-}
-
 impl Server {
     /// Opens the database, runs migrations and loads keys.
     pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
@@ -131,30 +111,29 @@ impl Server {
         let db = open_database(&args.db).await?;
         let tokens = Arc::new(load_authority(&args.auth, &args.db)?);
         let t = &args.triggers;
-        let triggers = Arc::new(Triggers {
-            created: tokio::sync::Notify::new(),
-            health_timeout: chrono::TimeDelta::milliseconds(
-                (t.triggerer_health_timeout.max(0.0) * 1000.0) as i64,
-            ),
-            claim_batch: t.trigger_claim_batch.max(1),
+        let triggers = Arc::new(TriggerSettings {
+            health_timeout: chrono::TimeDelta::from_std(t.triggerer_health_timeout)
+                .unwrap_or(chrono::TimeDelta::MAX),
+            claim_batch: t.trigger_claim_batch,
         });
-        let listener = (db.backend() == Backend::Postgres)
-            .then(|| listen_for_triggers(args.db.url(), triggers.clone()));
+        let (hub, relay) = Hub::new(&db);
         let (stop, stopping) = tokio::sync::watch::channel(false);
         Ok(Self {
             state: AppState {
                 db,
+                hub,
                 tokens,
                 cipher: Arc::new(args.secrets.cipher(&args.db.home)?),
                 env_secrets: Arc::new(crate::env_secrets::EnvSecrets::from_env()?),
                 triggers,
                 stopping,
-                scheduling: Arc::new(Scheduling::new(args.scheduler.settings(), args.log_dir())),
+                log_dir: Arc::new(args.log_dir()),
             },
             body_limit: args.max_body_bytes,
             connections: args.connections.clone(),
             stop,
-            listener,
+            relay,
+            scheduler: (!args.scheduler.no_scheduler).then(|| args.scheduler.settings()),
         })
     }
 
@@ -189,11 +168,19 @@ impl Server {
     /// lacks: a header-read timeout (which also closes idle keep-alive connections) and a cap
     /// on open connections, so that slow clients cannot hold the server.
     pub async fn serve_router(
-        self,
+        mut self,
         app: Router,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let mut services = tokio::task::JoinSet::new();
+        if let Some(relay) = self.relay.take() {
+            services.spawn(relay.run(stopped(self.stop.subscribe())));
+        }
+        if let Some(settings) = self.scheduler.take() {
+            let scheduler = Scheduler::new(self.state.db.clone(), self.state.hub.clone(), settings);
+            services.spawn(scheduler.run(stopped(self.stop.subscribe())));
+        }
         let limits = self.connections.clone();
         let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -246,12 +233,16 @@ impl Server {
         {
             tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
         }
-        if let Some(l) = &self.listener {
-            l.abort();
-        }
+        // The scheduler finishes the step of a pass it is in (each is its own transaction).
+        services.join_all().await;
         self.state.db.close().await;
         Ok(())
     }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// The port of a loopback `api-server serve` read from its log: the `address=127.0.0.1:<port>`

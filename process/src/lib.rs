@@ -5,7 +5,10 @@
 //!   its own user only;
 //! * [`init_tracing`]: logs on stderr, filtered by `AIRLOCK_LOG`, coloured only on a terminal;
 //! * [`shutdown_signal`]: SIGTERM or SIGINT;
-//! * [`take_env`]: secrets passed in the environment, taken out of it.
+//! * [`take_env`]: secrets passed in the environment, taken out of it;
+//! * [`backoff`]: the one retry policy (exponential delays with jitter, a wall-time budget).
+
+pub mod backoff;
 
 use std::io::IsTerminal;
 

@@ -84,6 +84,16 @@ pub fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// Parses a duration flag like [`parse_secs`] and refuses zero (for intervals and timeouts,
+/// where zero would mean spinning or never waiting).
+pub fn parse_positive_secs(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_secs(s)?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
 /// Formats a datetime the way the API writes it: RFC 3339, UTC, `Z`, microseconds when present.
 pub fn to_rfc3339(dt: &DateTime<Utc>) -> String {
     dt.to_rfc3339_opts(SecondsFormat::AutoSi, true)

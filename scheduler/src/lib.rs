@@ -1,13 +1,17 @@
 //! The Airlock scheduler: everything that moves task instances and DAG runs forward without a
 //! task asking.
 //!
-//! * [`pass`]: one pass over the store (runs, timed transitions, trigger rules), in one
-//!   transaction, restart-safe.
+//! * [`pass`]: one pass over the store: runs, timed transitions, trigger rules, admission.
 //! * [`rules`]: trigger rules and retry delays, pure functions.
+//! * [`service`]: the [`Scheduler`] service: leadership, and when passes run.
 
+mod admission;
+mod due;
 pub mod pass;
 pub mod rules;
 mod runs;
+pub mod service;
 mod timed;
 
 pub use pass::{PassReport, SchedulerSettings, schedule};
+pub use service::Scheduler;

@@ -5,26 +5,46 @@
 //! on PostgreSQL, the write lock on SQLite), so several schedulers can run at once.
 
 use airlock_store::sql::Sql;
-use airlock_store::{Backend, Db, StoreResult, WriteTx, to_micros};
+use airlock_store::{Db, StoreResult, WriteTx, to_micros};
+use std::time::Duration;
+
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::{runs, timed};
+use airlock_protocol::state::DagRunState;
 
-/// Key of the PostgreSQL advisory lock that serialises passes.
-const PASS_LOCK: i64 = 0x4149_524c_4f43_4b01;
+use crate::{admission, due, runs, timed};
 
 /// Most ids bound in one statement.
 pub(crate) const CHUNK: usize = 500;
+
+/// The scheduler's defaults, declared once (the api-server's flags and [`SchedulerSettings`]'s
+/// `Default` both use them).
+pub mod defaults {
+    use std::time::Duration;
+
+    /// See [`SchedulerSettings::heartbeat_timeout`](super::SchedulerSettings::heartbeat_timeout).
+    pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(300);
+    /// See [`SchedulerSettings::executor_timeout`](super::SchedulerSettings::executor_timeout).
+    pub const EXECUTOR_TIMEOUT: Duration = Duration::from_secs(60);
+    /// See [`SchedulerSettings::queued_timeout`](super::SchedulerSettings::queued_timeout).
+    pub const QUEUED_TIMEOUT: Duration = Duration::from_secs(600);
+    /// See [`SchedulerSettings::idle_interval`](super::SchedulerSettings::idle_interval).
+    pub const IDLE_INTERVAL: Duration = Duration::from_secs(5);
+}
 
 /// How the scheduler judges time.
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
     /// A running task instance without a heartbeat for this long is a zombie.
-    pub heartbeat_timeout: TimeDelta,
-    /// An executor silent for this long is dead; what it had queued is scheduled again.
-    pub executor_timeout: TimeDelta,
-    /// A task instance queued for this long without starting is scheduled again.
-    pub queued_timeout: TimeDelta,
+    pub heartbeat_timeout: Duration,
+    /// An executor silent for this long is dead; what it claimed and did not start is handed
+    /// back.
+    pub executor_timeout: Duration,
+    /// A task instance claimed this long ago and still not started is handed back.
+    pub queued_timeout: Duration,
+    /// Longest time between passes when nothing changes and nothing comes due (a bound on how
+    /// late a change the scheduler was not told about is noticed).
+    pub idle_interval: Duration,
     /// Most task instances one mapped task may expand into.
     pub max_map_length: usize,
 }
@@ -32,12 +52,22 @@ pub struct SchedulerSettings {
 impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
-            heartbeat_timeout: TimeDelta::seconds(300),
-            executor_timeout: TimeDelta::seconds(60),
-            queued_timeout: TimeDelta::seconds(600),
+            heartbeat_timeout: defaults::HEARTBEAT_TIMEOUT,
+            executor_timeout: defaults::EXECUTOR_TIMEOUT,
+            queued_timeout: defaults::QUEUED_TIMEOUT,
+            idle_interval: defaults::IDLE_INTERVAL,
             max_map_length: airlock_store::xcoms::MAX_MAP_LENGTH as usize,
         }
     }
+}
+
+/// `d` as a signed span, bounded by the longest duration Airlock accepts (100 years), so that
+/// subtracting it from any stored time stays in range.
+pub(crate) fn span(d: Duration) -> TimeDelta {
+    let max = airlock_protocol::time::MAX_DURATION_SECS;
+    TimeDelta::from_std(d)
+        .unwrap_or(TimeDelta::MAX)
+        .min(TimeDelta::seconds(max))
 }
 
 /// What one pass did.
@@ -59,11 +89,15 @@ pub struct PassReport {
     pub zombies: u64,
     /// Cleared task instances made ready again.
     pub rescheduled: u64,
-    /// Queued task instances handed back (dead executor, queued timeout).
+    /// Task instances admitted (`scheduled` → `queued`, claimable by any executor).
+    pub admitted: u64,
+    /// Claimed task instances handed back to every executor (dead executor, queued timeout).
     pub requeued: u64,
     /// Deferred task instances whose trigger timed out.
     pub trigger_timeouts: u64,
-    /// The earliest future moment at which a retry or reschedule comes due.
+    /// The earliest moment at which something comes due with time (a retry delay, a reschedule
+    /// date, a heartbeat or trigger deadline, a queued timeout); now when a bound left work
+    /// for the next pass.
     pub next_due: Option<DateTime<Utc>>,
 }
 
@@ -82,6 +116,7 @@ impl PassReport {
             + self.retried
             + self.zombies
             + self.rescheduled
+            + self.admitted
             + self.requeued
             + self.trigger_timeouts
             > 0
@@ -109,21 +144,19 @@ pub(crate) async fn update_ids(
     Ok(n)
 }
 
-/// One scheduling pass at `now`.
+/// One scheduling pass at `now`: timed transitions in one transaction, then each running run
+/// in its own (so a large run never holds the others, nor the API's writers, for a whole pass),
+/// then admission, then expired trigger timeouts. Each step is complete on its own: a pass that
+/// stops between them (a lost connection, a killed process) leaves consistent state that the
+/// next pass, here or on another replica, carries on from.
 pub async fn schedule(
     db: &Db,
     settings: &SchedulerSettings,
     now: DateTime<Utc>,
 ) -> StoreResult<PassReport> {
     let mut report = PassReport::default();
-    let mut tx = db.begin_write().await?;
-    if db.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(PASS_LOCK)
-            .execute(tx.conn())
-            .await?;
-    }
     let at = to_micros(now);
+    let mut tx = db.begin_write().await?;
     report.runs_started = sqlx::query(
         "UPDATE dag_run SET state = 'running', start_date = COALESCE(start_date, $1) \
          WHERE state = 'queued' AND run_after <= $1 AND dag_id NOT IN \
@@ -137,15 +170,31 @@ pub async fn schedule(
     timed::due_reschedules(&mut tx, now, &mut report).await?;
     timed::zombies(&mut tx, settings, now, &mut report).await?;
     timed::stale_queued(&mut tx, settings, now, &mut report).await?;
+    tx.commit().await?;
+    // Before the runs: a task instance a timeout resumes is scheduled, then admitted, in this
+    // same pass.
+    report.trigger_timeouts = airlock_store::triggers::expire_trigger_timeouts(db, now).await?;
 
-    let running: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT dag_id, run_id FROM dag_run WHERE state = 'running' ORDER BY id{}",
-        db.for_update()
-    )))
-    .fetch_all(tx.conn())
-    .await?;
+    let running: Vec<(String, String)> =
+        sqlx::query_as("SELECT dag_id, run_id FROM dag_run WHERE state = 'running' ORDER BY id")
+            .fetch_all(db.pool())
+            .await?;
     let mut plans = runs::Plans::default();
     for (dag_id, run_id) in &running {
+        let mut tx = db.begin_write().await?;
+        // Locked, and still running: another pass (a replica that has just lost the lead) or
+        // a clear may have moved it on since it was listed.
+        let state: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT state FROM dag_run WHERE dag_id = $1 AND run_id = $2{}",
+            db.for_update()
+        )))
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_optional(tx.conn())
+        .await?;
+        if state.as_deref() != Some(DagRunState::Running.as_str()) {
+            continue;
+        }
         runs::advance_run(
             &mut tx,
             settings,
@@ -156,8 +205,9 @@ pub async fn schedule(
             &mut report,
         )
         .await?;
+        tx.commit().await?;
     }
-    tx.commit().await?;
-    report.trigger_timeouts = airlock_store::triggers::expire_trigger_timeouts(db, now).await?;
+    admission::admit(db, now, &mut report).await?;
+    due::next_due(db, settings, now, &mut report).await?;
     Ok(report)
 }

@@ -8,7 +8,7 @@ use airlock_store::sql::Sql;
 use airlock_store::task_instances::{archive_current_try, restart_cleared};
 use airlock_store::{StoreResult, WriteTx, from_micros, to_micros};
 
-use crate::pass::{PassReport, SchedulerSettings, update_ids};
+use crate::pass::{PassReport, SchedulerSettings, span, update_ids};
 use crate::rules::retry_delay_secs;
 
 /// Longest stored `retry_reason` (as in Airflow).
@@ -144,7 +144,7 @@ pub(crate) async fn zombies(
     now: DateTime<Utc>,
     report: &mut PassReport,
 ) -> StoreResult<()> {
-    let cutoff = to_micros(now - settings.heartbeat_timeout);
+    let cutoff = to_micros(now - span(settings.heartbeat_timeout));
     let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
         "SELECT id, state, try_number, max_tries FROM task_instance \
          WHERE state IN ('running', 'restarting') \
@@ -154,7 +154,7 @@ pub(crate) async fn zombies(
     .fetch_all(tx.conn())
     .await?;
     let at = to_micros(now);
-    let secs = settings.heartbeat_timeout.num_milliseconds() as f64 / 1000.0;
+    let secs = settings.heartbeat_timeout.as_secs_f64();
     for (id, state, try_number, max_tries) in rows {
         let Some(uuid) = parse_id(&id) else { continue };
         if state == "restarting" {
@@ -189,9 +189,10 @@ pub(crate) async fn zombies(
     Ok(())
 }
 
-/// Queued task instances whose executor stopped heartbeating, or that have waited longer than
-/// the queued timeout, go back to `scheduled`. A supervisor that still starts one later is
-/// refused by `PATCH /run`, so nothing runs twice.
+/// Claimed task instances whose executor stopped heartbeating (or retired), or that have waited
+/// longer than the queued timeout since they were claimed, are handed back: still `queued`,
+/// claimable by any executor. Nothing runs twice: starting a try (`PATCH /run`) moves it from
+/// `queued` to `running` once, so of a late supervisor and a new one only the first starts.
 pub(crate) async fn stale_queued(
     tx: &mut WriteTx,
     settings: &SchedulerSettings,
@@ -199,20 +200,17 @@ pub(crate) async fn stale_queued(
     report: &mut PassReport,
 ) -> StoreResult<()> {
     let at = to_micros(now);
-    let mut q = Sql::new(
-        "UPDATE task_instance SET state = 'scheduled', queued_by = NULL, queued_dttm = NULL, \
-         scheduled_dttm = ",
-    );
+    let mut q = Sql::new("UPDATE task_instance SET queued_by = NULL, queued_dttm = ");
     q.bind(at)
         .push(", updated_at = ")
         .bind(at)
         .push(
-            " WHERE state = 'queued' AND (queued_by IN (SELECT id FROM executor \
-             WHERE end_date IS NOT NULL OR latest_heartbeat < ",
+            " WHERE state = 'queued' AND queued_by IS NOT NULL AND (queued_by IN \
+             (SELECT id FROM executor WHERE end_date IS NOT NULL OR latest_heartbeat < ",
         )
-        .bind(to_micros(now - settings.executor_timeout))
+        .bind(to_micros(now - span(settings.executor_timeout)))
         .push(") OR queued_dttm < ")
-        .bind(to_micros(now - settings.queued_timeout))
+        .bind(to_micros(now - span(settings.queued_timeout)))
         .push(")");
     let (sql, args) = q.build();
     report.requeued += sqlx::query_with(sql, args)

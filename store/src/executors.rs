@@ -87,7 +87,8 @@ pub async fn register_executor(
     Ok(())
 }
 
-/// `executor` stops: what it queued and did not start is scheduled again at once.
+/// `executor` stops: what it claimed and did not start is handed back at once (still queued,
+/// claimable by any executor). Returns how many were handed back.
 pub async fn retire_executor(db: &Db, executor: &str, now: DateTime<Utc>) -> StoreResult<u64> {
     let mut tx = db.begin_write().await?;
     let at = to_micros(now);
@@ -97,8 +98,8 @@ pub async fn retire_executor(db: &Db, executor: &str, now: DateTime<Utc>) -> Sto
         .execute(tx.conn())
         .await?;
     let n = sqlx::query(
-        "UPDATE task_instance SET state = 'scheduled', queued_by = NULL, queued_dttm = NULL, \
-         scheduled_dttm = $2, updated_at = $2 WHERE state = 'queued' AND queued_by = $1",
+        "UPDATE task_instance SET queued_by = NULL, queued_dttm = $2, updated_at = $2 \
+         WHERE state = 'queued' AND queued_by = $1",
     )
     .bind(executor)
     .bind(at)
@@ -109,9 +110,10 @@ pub async fn retire_executor(db: &Db, executor: &str, now: DateTime<Utc>) -> Sto
     Ok(n)
 }
 
-/// Hands `executor` up to `slots` task instances: first those already queued for it that it
-/// does not hold (an earlier answer was lost), then scheduled ones by priority, respecting each
-/// DAG's `max_active_tasks` and skipping paused DAGs.
+/// Hands `executor` up to `slots` task instances: first those it claimed and does not hold (an
+/// earlier answer was lost), then admitted ones nobody claimed, by priority then age. The
+/// scheduler decided what may run (admission enforces the limits), so a claim only takes: on
+/// PostgreSQL rows another executor is claiming at the same moment are skipped, not waited for.
 pub async fn claim_work(
     db: &Db,
     executor: &str,
@@ -121,15 +123,17 @@ pub async fn claim_work(
 ) -> StoreResult<Vec<QueuedWork>> {
     let mut tx = db.begin_write().await?;
     touch(&mut tx, executor, None, now).await?;
-    let slots = slots as usize;
+    let slots = i64::from(slots);
     let mut out: Vec<QueuedWork> = Vec::new();
     if slots == 0 {
         tx.commit().await?;
         return Ok(out);
     }
+    // What it claimed and did not start: at most what it had slots for, so read it whole and
+    // filter here (`holding` is the client's, and may be long).
     let mine: Vec<WorkRow> = sqlx::query_as(
         "SELECT id, dag_id, run_id, task_id, map_index, try_number FROM task_instance \
-         WHERE state = 'queued' AND queued_by = $1 ORDER BY queued_dttm",
+         WHERE state = 'queued' AND queued_by = $1 ORDER BY queued_dttm, id",
     )
     .bind(executor)
     .fetch_all(tx.conn())
@@ -139,104 +143,36 @@ pub async fn claim_work(
         mine.into_iter()
             .filter(|r| !held.contains(&r.id))
             .filter_map(WorkRow::into_work)
-            .take(slots),
+            .take(slots as usize),
     );
-    let want = slots - out.len();
+    let want = slots - out.len() as i64;
     if want > 0 {
-        let chosen = choose_scheduled(&mut tx, want).await?;
-        if !chosen.is_empty() {
+        let claimable: Vec<WorkRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, dag_id, run_id, task_id, map_index, try_number FROM task_instance \
+             WHERE state = 'queued' AND queued_by IS NULL \
+             ORDER BY priority_weight DESC, queued_dttm, id LIMIT $1{}",
+            db.for_update_skip_locked()
+        )))
+        .bind(want)
+        .fetch_all(tx.conn())
+        .await?;
+        if !claimable.is_empty() {
             let at = to_micros(now);
-            let mut q = Sql::new("UPDATE task_instance SET state = 'queued', queued_dttm = ");
-            q.bind(at)
+            let mut q = Sql::new("UPDATE task_instance SET queued_by = ");
+            q.bind(executor.to_owned())
+                .push(", queued_dttm = ")
+                .bind(at)
                 .push(", updated_at = ")
                 .bind(at)
-                .push(", queued_by = ")
-                .bind(executor.to_owned())
-                .push(" WHERE state = 'scheduled' AND id IN ")
-                .bind_list(chosen.iter().map(|w| w.ti_id.to_string()))
-                .push(" RETURNING id");
+                .push(" WHERE state = 'queued' AND queued_by IS NULL AND id IN ")
+                .bind_list(claimable.iter().map(|w| w.id.clone()));
             let (sql, args) = q.build();
-            let got: std::collections::HashSet<String> = sqlx::query_scalar_with(sql, args)
-                .fetch_all(tx.conn())
-                .await?
-                .into_iter()
-                .collect();
-            out.extend(
-                chosen
-                    .into_iter()
-                    .filter(|w| got.contains(&w.ti_id.to_string())),
-            );
+            sqlx::query_with(sql, args).execute(tx.conn()).await?;
+            // Locked (or, on SQLite, under the write lock) since they were read: all taken.
+            out.extend(claimable.into_iter().filter_map(WorkRow::into_work));
         }
     }
     tx.commit().await?;
-    Ok(out)
-}
-
-/// Scheduled task instances to queue next, by priority, within each DAG's `max_active_tasks`.
-/// Reads pages in priority order (an index walk), so a DAG at its limit does not starve the
-/// others and the common case reads little more than it hands out.
-async fn choose_scheduled(tx: &mut WriteTx, want: usize) -> StoreResult<Vec<QueuedWork>> {
-    #[derive(sqlx::FromRow)]
-    struct Candidate {
-        #[sqlx(flatten)]
-        work: WorkRow,
-        max_active_tasks: Option<i64>,
-    }
-    /// Most scheduled task instances looked at in one claim.
-    const MAX_SCAN: usize = 10_000;
-    let page = (want * 2).max(32);
-    let mut active: std::collections::HashMap<String, i64> = Default::default();
-    let mut out = Vec::new();
-    let mut offset = 0;
-    while out.len() < want && offset < MAX_SCAN {
-        let rows: Vec<Candidate> = sqlx::query_as(
-            "SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, \
-             d.max_active_tasks FROM task_instance ti LEFT JOIN dag d ON d.dag_id = ti.dag_id \
-             WHERE ti.state = 'scheduled' AND COALESCE(CAST(d.is_paused AS INTEGER), 0) = 0 \
-             ORDER BY ti.priority_weight DESC, ti.scheduled_dttm, ti.id LIMIT $1 OFFSET $2",
-        )
-        .bind(page as i64)
-        .bind(offset as i64)
-        .fetch_all(tx.conn())
-        .await?;
-        let last_page = rows.len() < page;
-        offset += page;
-        // How many task instances each newly seen limited DAG has queued or running.
-        let uncounted: std::collections::BTreeSet<String> = rows
-            .iter()
-            .filter(|r| r.max_active_tasks.is_some() && !active.contains_key(&r.work.dag_id))
-            .map(|r| r.work.dag_id.clone())
-            .collect();
-        if !uncounted.is_empty() {
-            let mut q = Sql::new(
-                "SELECT dag_id, COUNT(*) FROM task_instance WHERE state IN ('queued', 'running') \
-                 AND dag_id IN ",
-            );
-            q.bind_list(uncounted.iter().cloned())
-                .push(" GROUP BY dag_id");
-            let (sql, args) = q.build();
-            let counts: Vec<(String, i64)> =
-                sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
-            active.extend(uncounted.into_iter().map(|d| (d, 0)));
-            active.extend(counts);
-        }
-        for r in rows {
-            if out.len() == want {
-                break;
-            }
-            if let Some(limit) = r.max_active_tasks {
-                let n = active.entry(r.work.dag_id.clone()).or_insert(0);
-                if *n >= limit {
-                    continue;
-                }
-                *n += 1;
-            }
-            out.extend(r.work.into_work());
-        }
-        if last_page {
-            break;
-        }
-    }
     Ok(out)
 }
 

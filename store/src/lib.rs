@@ -18,6 +18,7 @@ pub mod dag_runs;
 pub mod dags;
 pub mod error;
 pub mod executors;
+pub mod notify;
 pub mod rows;
 pub mod secret_file;
 pub mod sql;
@@ -80,6 +81,8 @@ pub struct Db {
     backend: Backend,
     /// The database file, for SQLite.
     sqlite_file: Option<std::path::PathBuf>,
+    /// The URL, for PostgreSQL (listeners need a connection of their own).
+    postgres_url: Option<String>,
     /// Serialises SQLite writers in this process (see the module docs).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -150,9 +153,11 @@ impl Db {
                 (!path.is_empty() && path != ":memory:").then(|| path.into())
             })
             .flatten();
+        let postgres_url = (backend == Backend::Postgres).then(|| url.clone());
         Ok(Self {
             pool,
             backend,
+            postgres_url,
             sqlite_file,
             write_gate,
         })
@@ -173,6 +178,11 @@ impl Db {
         self.sqlite_file.clone()
     }
 
+    /// The URL of a PostgreSQL database.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres_url.as_deref()
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -188,6 +198,15 @@ impl Db {
     pub fn for_update(&self) -> &'static str {
         match self.backend {
             Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL (rows another transaction is claiming are passed
+    /// over rather than waited for); empty on SQLite, whose writers never overlap.
+    pub fn for_update_skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         }
     }

@@ -265,6 +265,10 @@ pub async fn run(
         sandbox: sandbox.raw_fd(),
         cgroup_procs: cgroup.as_ref().ok().map(TryCgroup::procs_fd),
     };
+    // Listening before the runner starts: a stop signal that arrives while the try is being
+    // started waits here for the loop, instead of killing the supervisor by default.
+    let mut sigterm = signal(SignalKind::terminate()).ok();
+    let mut sigint = signal(SignalKind::interrupt()).ok();
     let mut runner = spawn_runner(&exe, cfg, &launch)?;
     let pid = runner.pid;
     for note in sandbox.into_notes() {
@@ -387,8 +391,6 @@ pub async fn run(
     let mut sigkill_sent = false;
     let mut overtime_at: Option<Instant> = None;
     let mut cleanup_at: Option<Instant> = None;
-    let mut sigterm = signal(SignalKind::terminate()).ok();
-    let mut sigint = signal(SignalKind::interrupt()).ok();
 
     let stop = |state: &mut TryState,
                 reason: StopReason,

@@ -50,7 +50,13 @@ pub fn serve_args(db: &TestDatabase) -> ServeArgs {
         bind: "127.0.0.1:0".parse().expect("addr"),
         max_body_bytes: 64 * 1024,
         triggers: TriggerArgs::default(),
-        scheduler: SchedulerArgs::default(),
+        // The API on its own, as an API-only replica serves it: tests move state by hand (and
+        // run passes with `schedule`) without a scheduler service moving it under them. Tests of
+        // the service start it (`no_scheduler = false`).
+        scheduler: SchedulerArgs {
+            no_scheduler: true,
+            ..SchedulerArgs::default()
+        },
         log_dir: None,
         connections: Default::default(),
         secrets: Default::default(),
@@ -91,6 +97,18 @@ impl TestApi {
             violations,
             database,
         })
+    }
+
+    /// Runs one scheduling pass now, as the server's scheduler service would (its own passes
+    /// go on beside; passes are safe side by side), so a test sees its effect at once.
+    pub async fn schedule(&self) -> airlock_scheduler::PassReport {
+        airlock_scheduler::schedule(
+            &self.state.db,
+            &self.args.scheduler.settings(),
+            airlock_store::now(),
+        )
+        .await
+        .expect("scheduling pass")
     }
 
     /// The token authority.

@@ -271,29 +271,41 @@ impl Stack {
         assert_eq!(exit.code, Some(0), "{}", exit.stderr);
         // A trigger that fires (or fails) at once may have resumed the task already.
         let state = self.ti(ti).await.state.map(|s| s.as_str());
-        assert!(matches!(state, Some("deferred" | "scheduled")), "{state:?}");
+        assert!(
+            matches!(state, Some("deferred" | "scheduled" | "queued")),
+            "{state:?}"
+        );
         ti
     }
 
-    /// What the scheduler does with a scheduled task instance: queue it; then runs it again.
+    /// Waits until the server's scheduler has admitted `ti` again (`queued`), then runs it.
     pub async fn resume(&self, ti: Uuid) -> SupervisorExit {
-        store::triggers::queue_task_instances(&self.db, &[ti], store::now())
-            .await
-            .expect("queue");
+        self.wait_state(ti, "queued", Duration::from_secs(30)).await;
         self.run(ti).await
     }
 
     /// Waits (at most `limit`) until `ti` is in `state`.
     pub async fn wait_state(&self, ti: Uuid, state: &str, limit: Duration) -> TaskInstance {
+        self.wait_states(ti, &[state], limit).await
+    }
+
+    /// Waits (at most `limit`) until `ti` is ready to run again: `scheduled`, or already
+    /// admitted by the server's scheduler (`queued`).
+    pub async fn wait_ready(&self, ti: Uuid, limit: Duration) -> TaskInstance {
+        self.wait_states(ti, &["scheduled", "queued"], limit).await
+    }
+
+    /// Waits (at most `limit`) until `ti` is in one of `states`.
+    pub async fn wait_states(&self, ti: Uuid, states: &[&str], limit: Duration) -> TaskInstance {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let row = self.ti(ti).await;
-            if row.state.map(|s| s.as_str()) == Some(state) {
+            if row.state.is_some_and(|s| states.contains(&s.as_str())) {
                 return row;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{ti} never reached {state}; it is {:?}",
+                "{ti} never reached {states:?}; it is {:?}",
                 row.state
             );
             tokio::time::sleep(Duration::from_millis(20)).await;

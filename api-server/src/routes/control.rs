@@ -22,14 +22,15 @@ use crate::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
 use airlock_store::dag_runs::NewDagRun;
 use airlock_store::error::StoreError;
+use airlock_store::notify::Topic;
 
 /// Most task instances one tick hands out.
 const MAX_SLOTS: u32 = 10_000;
 
 /// Longest a tick may wait for work.
 const MAX_WAIT: Duration = Duration::from_secs(30);
-/// How often a waiting tick runs a pass anyway (zombies, timeouts and retries come due with
-/// time, and other server processes do not wake this one).
+/// How often a waiting tick looks again without a wake-up (one lost with a listener connection,
+/// or work admitted by a process that cannot notify this one, such as an admin command).
 const RECHECK: Duration = Duration::from_secs(2);
 
 /// Every registered DAG with its latest run.
@@ -69,7 +70,7 @@ pub async fn register_bundle(
         .into());
     }
     let dags = store::control::register_bundle(&s.db, &def, store::now()).await?;
-    s.scheduling.changed();
+    s.hub.publish(Topic::Changed);
     Ok(Json(BundleRegistered { bundle, dags }))
 }
 
@@ -88,7 +89,7 @@ pub async fn patch_dag(
     JsonBody(p): JsonBody<DagPatch>,
 ) -> ApiResult<StatusCode> {
     store::control::set_paused(&s.db, &dag_id, p.is_paused).await?;
-    s.scheduling.changed();
+    s.hub.publish(Topic::Changed);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -126,7 +127,7 @@ pub async fn trigger_run(
         note: p.note,
     };
     store::dag_runs::create_queued_run(&s.db, &run, now).await?;
-    s.scheduling.changed();
+    s.hub.publish(Topic::Changed);
     let details = store::control::run_details(&s.db, &dag_id, &run_id).await?;
     Ok((StatusCode::CREATED, Json(details)))
 }
@@ -189,7 +190,7 @@ pub async fn task_logs(
         store::control::task_instance_try(&s.db, &dag_id, &run_id, &task_id, q.map_index).await?;
     let path_of = |try_number: i64| {
         airlock_protocol::logs::log_path(
-            &s.scheduling.log_dir,
+            &s.log_dir,
             &dag_id,
             &run_id,
             &task_id,
@@ -265,7 +266,7 @@ pub async fn register_executor(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An executor stops: what it queued and did not start is scheduled again.
+/// An executor stops: what it claimed and did not start is handed to others.
 #[utoipa::path(delete, path = "/airlock/control/executors/{executor_id}", tag = "Airlock Control",
     params(("executor_id" = String, Path, description = "Executor id")),
     responses((status = 204, description = "Retired")),
@@ -275,13 +276,15 @@ pub async fn retire_executor(
     _: AdminCaller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    store::executors::retire_executor(&s.db, &id, store::now()).await?;
-    s.scheduling.changed();
+    if store::executors::retire_executor(&s.db, &id, store::now()).await? > 0 {
+        s.hub.publish(Topic::Work);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Run a scheduling pass and hand the executor up to `slots` task instances, each with a
-/// workload token. With nothing to hand out, waits up to `wait_ms` for a change (long poll).
+/// Hand the executor up to `slots` admitted task instances, each with a workload token, and
+/// record that it is alive. With nothing to hand out, waits up to `wait_ms` for work (long
+/// poll). A tick only claims: the scheduler service decides what may run.
 #[utoipa::path(post, path = "/airlock/control/executors/{executor_id}/tick", tag = "Airlock Control",
     params(("executor_id" = String, Path, description = "Executor id")),
     request_body = TickRequest,
@@ -295,15 +298,18 @@ pub async fn tick(
 ) -> ApiResult<Json<TickResponse>> {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms).min(MAX_WAIT);
     let mut stopping = s.stopping.clone();
+    let mut work_ready = s.hub.subscribe(Topic::Work);
     loop {
-        let mut changes = s.scheduling.subscribe();
-        let now = store::now();
-        let report = airlock_scheduler::schedule(&s.db, &s.scheduling.settings, now).await?;
-        let work =
-            store::executors::claim_work(&s.db, &id, req.slots.min(MAX_SLOTS), &req.holding, now)
-                .await?;
-        let out_of_time = tokio::time::Instant::now() >= deadline;
-        if !work.is_empty() || req.slots == 0 || out_of_time || *stopping.borrow() {
+        let work = store::executors::claim_work(
+            &s.db,
+            &id,
+            req.slots.min(MAX_SLOTS),
+            &req.holding,
+            store::now(),
+        )
+        .await?;
+        let now = tokio::time::Instant::now();
+        if !work.is_empty() || req.slots == 0 || now >= deadline || *stopping.borrow() {
             let workloads = work
                 .into_iter()
                 .map(|w| Workload {
@@ -318,15 +324,10 @@ pub async fn tick(
                 .collect();
             return Ok(Json(TickResponse { workloads }));
         }
-        let mut wake = deadline.min(tokio::time::Instant::now() + RECHECK);
-        if let Some(due) = report.next_due {
-            let in_ms = (due - store::now()).num_milliseconds().max(0) as u64;
-            wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(in_ms));
-        }
         tokio::select! {
-            _ = changes.changed() => {}
+            () = work_ready.changed() => {}
             _ = stopping.changed() => {}
-            () = tokio::time::sleep_until(wake) => {}
+            () = tokio::time::sleep_until(deadline.min(now + RECHECK)) => {}
         }
     }
 }
@@ -355,7 +356,7 @@ pub async fn executor_event(
     )
     .await?;
     if action != airlock_protocol::api::ExecutorEventAction::Ignored {
-        s.scheduling.changed();
+        s.hub.publish(Topic::Changed);
     }
     Ok(Json(ExecutorEventResponse { action }))
 }

@@ -19,6 +19,7 @@ use crate::fence::RunningTry;
 use crate::state::AppState;
 use airlock_store::dag_runs::DagRunFilter;
 use airlock_store::error::StoreError;
+use airlock_store::notify::Topic;
 
 /// Get a DAG run.
 #[utoipa::path(get, path = "/dag-runs/{dag_id}/{run_id}", tag = "Dag Runs",
@@ -57,7 +58,7 @@ pub async fn trigger_dag_run(
     JsonBody(p): JsonBody<TriggerDAGRunPayload>,
 ) -> ApiResult<StatusCode> {
     store::dag_runs::trigger_dag_run(&s.db, &dag_id, &run_id, &p, store::now()).await?;
-    s.scheduling.changed();
+    s.hub.publish(Topic::Changed);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -76,7 +77,7 @@ pub async fn clear_dag_run(
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     store::dag_runs::clear_dag_run(&s.db, &dag_id, &run_id, store::now()).await?;
-    s.scheduling.changed();
+    s.hub.publish(Topic::Changed);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -20,6 +20,7 @@ use crate::extract::{JsonBody, Path, RawBody, parse_json};
 use crate::fence::RunningTry;
 use crate::state::AppState;
 use airlock_store::error::StoreError;
+use airlock_store::notify::Topic;
 use airlock_store::task_instances::StateChange;
 
 /// Start a queued task instance: mark it running and return what the task needs to run.
@@ -77,9 +78,9 @@ pub async fn ti_update_state(
         {
             StateChange::Updated => {
                 if deferred {
-                    announce_trigger(&s).await;
+                    s.hub.publish(Topic::Triggers);
                 }
-                s.scheduling.changed();
+                s.hub.publish(Topic::Changed);
                 StatusCode::NO_CONTENT
             }
             StateChange::AlreadyInState => StatusCode::OK,
@@ -102,20 +103,6 @@ fn seal_trigger_kwargs(s: &AppState, p: TIStatePayload) -> TIStatePayload {
     }
 }
 
-/// Wakes triggerers waiting for work, here and (on PostgreSQL) in other server processes.
-async fn announce_trigger(s: &AppState) {
-    s.triggers.created.notify_waiters();
-    if s.db.backend() == store::Backend::Postgres {
-        let notify = format!("SELECT pg_notify('{}', '')", crate::server::TRIGGER_CHANNEL);
-        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(notify))
-            .execute(s.db.pool())
-            .await
-        {
-            tracing::warn!(error = %e, "cannot announce a new trigger");
-        }
-    }
-}
-
 /// Skip tasks of the same DAG run that have not started (branching).
 #[utoipa::path(patch, path = "/task-instances/{task_instance_id}/skip-downstream", tag = "Task Instances",
     params(("task_instance_id" = Uuid, Path, description = "Task instance id")),
@@ -135,7 +122,7 @@ pub async fn ti_skip_downstream(
 ) -> ApiResult<StatusCode> {
     caller.require_ti(id)?;
     store::task_instances::skip_downstream(&s.db, id, &p.tasks, store::now()).await?;
-    s.scheduling.changed();
+    s.hub.publish(Topic::Changed);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,6 +17,7 @@ use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path};
 use crate::state::AppState;
 use airlock_store::error::StoreError;
+use airlock_store::notify::Topic;
 use airlock_store::triggers::ClaimedTrigger;
 use airlock_store::triggers::TriggerOutcome;
 
@@ -61,7 +62,7 @@ pub async fn retire(
 ) -> ApiResult<StatusCode> {
     caller.require_self(&id)?;
     store::triggers::retire_triggerer(&s.db, &id, store::now()).await?;
-    s.triggers.created.notify_waiters();
+    s.hub.publish(Topic::Triggers);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -111,10 +112,8 @@ pub async fn claim(
     let limit = req.max.clamp(0, s.triggers.claim_batch);
     let mut stopping = s.stopping.clone();
     store::triggers::heartbeat_triggerer(&s.db, &id, None, None, store::now()).await?;
+    let mut created = s.hub.subscribe(Topic::Triggers);
     loop {
-        let woken = s.triggers.created.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
         let claimed = store::triggers::claim_triggers(
             &s.db,
             &id,
@@ -134,7 +133,7 @@ pub async fn claim(
             return Ok(Json(ClaimResponse { triggers, assigned }));
         }
         tokio::select! {
-            () = &mut woken => {}
+            () = created.changed() => {}
             () = tokio::time::sleep_until(deadline.min(now + RECHECK)) => {}
             _ = stopping.changed() => {}
         }
@@ -165,7 +164,7 @@ pub async fn outcome(
     )
     .await?;
     if applied > 0 {
-        s.scheduling.changed();
+        s.hub.publish(Topic::Changed);
     }
     Ok(Json(TriggerOutcomeResponse { applied }))
 }
@@ -223,7 +222,7 @@ pub async fn outcomes(
         store::triggers::submit_trigger_outcomes(&s.db, &items, Some(caller.id()), store::now())
             .await?;
     if applied.iter().any(|r| matches!(r, Ok(n) if *n > 0)) {
-        s.scheduling.changed();
+        s.hub.publish(Topic::Changed);
     }
     let results = ids
         .into_iter()

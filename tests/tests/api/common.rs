@@ -131,8 +131,9 @@ pub async fn trigger(api: &TestApi, dag: &str, run: &str) -> reqwest::Response {
     .unwrap()
 }
 
-/// One executor tick (no waiting); the workloads it hands out.
+/// One scheduling pass, then one executor tick (no waiting); the workloads it hands out.
 pub async fn tick(api: &TestApi, executor: &str, slots: u32, holding: &[Uuid]) -> Vec<Value> {
+    api.schedule().await;
     let r = admin(
         api,
         Method::POST,

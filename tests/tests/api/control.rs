@@ -291,8 +291,7 @@ both_backends!(task_logs_are_read_in_pieces, |api| {
     )
     .await;
     trigger(&api, "d", "r1").await;
-    let path =
-        airlock_protocol::logs::log_path(&api.state.scheduling.log_dir, "d", "r1", "a", -1, 1);
+    let path = airlock_protocol::logs::log_path(&api.state.log_dir, "d", "r1", "a", -1, 1);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(
         &path,

@@ -65,9 +65,7 @@ on_both_backends!(
             ),
         ] {
             let ti = stack.deferred(run, kwargs).await;
-            let row = stack
-                .wait_state(ti, "scheduled", Duration::from_secs(30))
-                .await;
+            let row = stack.wait_ready(ti, Duration::from_secs(30)).await;
             assert_eq!(row.next_method.as_deref(), Some("__fail__"), "{run}");
             let kwargs = row.next_kwargs.unwrap_or_default();
             assert_eq!(kwargs["error"], "Trigger failure", "{run}: {kwargs}");
@@ -82,9 +80,7 @@ on_both_backends!(
                 json!({"classpath": DATE_TIME, "kwargs": {"moment": airlock_protocol::time::to_rfc3339(&soon)}}),
             )
             .await;
-        stack
-            .wait_state(ti, "scheduled", Duration::from_secs(30))
-            .await;
+        stack.wait_ready(ti, Duration::from_secs(30)).await;
         assert_eq!(stack.resume(ti).await.code, Some(0));
     }
 );
@@ -129,9 +125,7 @@ on_both_backends!(
         t.crash();
         let _t = stack.triggerer("t1", &[]);
         std::fs::write(dir.join("now.ready"), "go").unwrap();
-        stack
-            .wait_state(ti, "scheduled", Duration::from_secs(30))
-            .await;
+        stack.wait_ready(ti, Duration::from_secs(30)).await;
         assert_eq!(stack.resume(ti).await.code, Some(0));
         assert_eq!(
             airlock_store::triggers::trigger_events_for(&stack.db, ti, 1)

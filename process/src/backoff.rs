@@ -1,7 +1,8 @@
-//! The one retry policy of every Airlock component that talks to the API: exponential backoff
+//! The one retry policy of every Airlock component that retries: exponential backoff
 //! with jitter, bounded by an outage budget of wall time. Runner requests, heartbeats, final
 //! reports, triggerer claims and reports, executor ticks and the CLI's waits all ride out an API
-//! or database outage of up to the budget ([`DEFAULT_OUTAGE_BUDGET`] unless configured).
+//! or database outage of up to the budget ([`DEFAULT_OUTAGE_BUDGET`] unless configured); the
+//! scheduler spaces passes that failed with it.
 //!
 //! `backon` generates the delays; the budget is measured here in wall time (attempts included),
 //! which backon's own total only counts in sleep time.
