@@ -6,6 +6,7 @@
 //! * [`comms`]: the supervisor ⇄ task-runner frames and messages.
 //! * [`logs`]: where task logs live.
 //! * [`time`]: how datetimes and durations travel (RFC 3339 in JSON, msgpack timestamps in frames).
+//! * [`triggers`]: trigger class paths and the HTTP poll trigger's arguments.
 //!
 //! This crate depends on no other workspace crate, so every component can share it.
 
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod logs;
 pub mod state;
 pub mod time;
+pub mod triggers;
 
 /// The Execution API version Airlock implements (the `airflow-api-version` request header).
 pub const API_VERSION: &str = "2026-06-30";

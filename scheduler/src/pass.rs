@@ -166,10 +166,11 @@ pub async fn schedule(
     .execute(tx.conn())
     .await?
     .rows_affected();
-    timed::due_retries(&mut tx, now, &mut report).await?;
-    timed::due_reschedules(&mut tx, now, &mut report).await?;
+    // Zombies first: one retried without delay is scheduled by this same pass.
     timed::zombies(&mut tx, settings, now, &mut report).await?;
     timed::stale_queued(&mut tx, settings, now, &mut report).await?;
+    timed::due_retries(&mut tx, now, &mut report).await?;
+    timed::due_reschedules(&mut tx, now, &mut report).await?;
     tx.commit().await?;
     // Before the runs: a task instance a timeout resumes is scheduled, then admitted, in this
     // same pass.

@@ -224,9 +224,9 @@ async fn decide(
             t.id.clone()
         })
         .collect();
-    set_state(tx, "removed", at, &orphans).await?;
+    set_state(tx, TaskInstanceState::Removed, at, &orphans).await?;
 
-    let mut decided: HashMap<&'static str, Vec<String>> = HashMap::new();
+    let mut decided: HashMap<TaskInstanceState, Vec<String>> = HashMap::new();
     for task in &plan.tasks {
         let Some(own) = by_task.get(&task.task_id).cloned() else {
             continue;
@@ -285,47 +285,55 @@ async fn decide(
                     _ => decision = Decision::UpstreamFailed,
                 }
             }
-            let (state, name) = match decision {
+            let state = match decision {
                 Decision::Wait => continue,
-                Decision::Schedule => (TaskInstanceState::Scheduled, "scheduled"),
-                Decision::Skip => (TaskInstanceState::Skipped, "skipped"),
-                Decision::UpstreamFailed => (TaskInstanceState::UpstreamFailed, "upstream_failed"),
+                Decision::Schedule => TaskInstanceState::Scheduled,
+                Decision::Skip => TaskInstanceState::Skipped,
+                Decision::UpstreamFailed => TaskInstanceState::UpstreamFailed,
             };
             tis[i].state = Some(state);
-            decided.entry(name).or_default().push(tis[i].id.clone());
+            decided.entry(state).or_default().push(tis[i].id.clone());
             // Newly expanded instances share the placeholder's fate.
             if state == TaskInstanceState::Scheduled {
                 for &j in by_task.get(&task.task_id).into_iter().flatten() {
                     if tis[j].state.is_none() {
                         tis[j].state = Some(state);
-                        decided.entry(name).or_default().push(tis[j].id.clone());
+                        decided.entry(state).or_default().push(tis[j].id.clone());
                     }
                 }
             }
         }
     }
-    for (name, ids) in &decided {
-        let n = set_state(tx, name, at, ids).await?;
-        match *name {
-            "scheduled" => report.scheduled += n,
+    for (state, ids) in &decided {
+        let n = set_state(tx, *state, at, ids).await?;
+        match state {
+            TaskInstanceState::Scheduled => report.scheduled += n,
             _ => report.not_run += n,
         }
     }
     Ok(())
 }
 
-async fn set_state(tx: &mut WriteTx, state: &str, at: i64, ids: &[String]) -> StoreResult<u64> {
+/// Decides task instances that had no state yet: `scheduled`, or finished without running.
+async fn set_state(
+    tx: &mut WriteTx,
+    state: TaskInstanceState,
+    at: i64,
+    ids: &[String],
+) -> StoreResult<u64> {
     if ids.is_empty() {
         return Ok(0);
     }
-    let sql = if state == "scheduled" {
+    let sql = if state == TaskInstanceState::Scheduled {
         "UPDATE task_instance SET state = 'scheduled', scheduled_dttm = $1, updated_at = $1 \
          WHERE state IS NULL AND id IN "
             .to_owned()
     } else {
+        // The state's wire spelling, from the enum: never text from outside.
         format!(
-            "UPDATE task_instance SET state = '{state}', end_date = $1, updated_at = $1 \
-             WHERE state IS NULL AND id IN "
+            "UPDATE task_instance SET state = '{}', end_date = $1, updated_at = $1 \
+             WHERE state IS NULL AND id IN ",
+            state.as_str()
         )
     };
     update_ids(tx, &sql, at, ids).await

@@ -27,8 +27,9 @@ use tokio::time::Instant;
 
 use crate::pass::{SchedulerSettings, schedule};
 
-/// Key of the PostgreSQL advisory lock held by the leader.
-const LEADER_LOCK: i64 = 0x4149_524c_4f43_4b01;
+/// Key of the PostgreSQL advisory lock held by the leader (`pg_locks` shows it as `classid`,
+/// the high 32 bits, and `objid`, the low 32 bits).
+pub const LEADER_LOCK: i64 = 0x4149_524c_4f43_4b01;
 
 /// How often a standby tries to take the lead.
 pub const STANDBY_POLL: Duration = Duration::from_secs(1);

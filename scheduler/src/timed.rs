@@ -4,6 +4,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use airlock_protocol::state::TaskInstanceState;
+use airlock_store::rows::ti_state;
 use airlock_store::sql::Sql;
 use airlock_store::task_instances::{archive_current_try, restart_cleared};
 use airlock_store::{StoreResult, WriteTx, from_micros, to_micros};
@@ -157,7 +159,7 @@ pub(crate) async fn zombies(
     let secs = settings.heartbeat_timeout.as_secs_f64();
     for (id, state, try_number, max_tries) in rows {
         let Some(uuid) = parse_id(&id) else { continue };
-        if state == "restarting" {
+        if ti_state(Some(&state))? == Some(TaskInstanceState::Restarting) {
             restart_cleared(tx, uuid, at).await?;
             report.rescheduled += 1;
             continue;

@@ -14,10 +14,9 @@ pub struct Trigger {
     pub kwargs: Map<String, Value>,
 }
 
-/// Airflow's `DateTimeTrigger` (also what its `TimeDeltaTrigger` becomes).
-pub const DATE_TIME_TRIGGER: &str = "airflow.providers.standard.triggers.temporal.DateTimeTrigger";
-/// Airflow's `FileTrigger`.
-pub const FILE_TRIGGER: &str = "airflow.providers.standard.triggers.file.FileTrigger";
+pub use airlock_protocol::triggers::{
+    DATE_TIME_TRIGGER, FILE_TRIGGER, HTTP_POLL_TRIGGER, HttpPollArgs, ResponseCondition,
+};
 
 /// `at` in Airflow's serde envelope for datetimes (what its `DateTimeTrigger` expects).
 pub fn serde_datetime(at: DateTime<Utc>) -> Value {
@@ -77,107 +76,49 @@ impl Trigger {
     }
 }
 
-/// Airlock's HTTP poll trigger (the triggerer's `airlock.triggers.http.HttpPollTrigger`).
-pub const HTTP_POLL_TRIGGER: &str = "airlock.triggers.http.HttpPollTrigger";
-
-/// A condition on an HTTP response: a status among `status_codes` (any 2xx if none are given
-/// for success) and, if `json_pointer` is set, the value it points at among `values`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResponseCondition {
-    /// Accepted statuses.
-    pub status_codes: Option<Vec<u16>>,
-    /// A JSON pointer into the response body (`/status`).
-    pub json_pointer: Option<String>,
-    /// Values the pointer may point at.
-    pub values: Vec<Value>,
-}
-
-impl ResponseCondition {
-    /// The body's value at `pointer` is one of `values`.
-    pub fn json(pointer: impl Into<String>, values: impl IntoIterator<Item = Value>) -> Self {
-        Self {
-            status_codes: None,
-            json_pointer: Some(pointer.into()),
-            values: values.into_iter().collect(),
-        }
-    }
-
-    /// The status is one of `codes`.
-    pub fn status(codes: impl IntoIterator<Item = u16>) -> Self {
-        Self {
-            status_codes: Some(codes.into_iter().collect()),
-            json_pointer: None,
-            values: Vec::new(),
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        json!({"status_codes": self.status_codes, "json_pointer": self.json_pointer, "values": self.values})
-    }
-}
-
-/// Polls a status URL until the job behind it is done (the "external job tracker").
+/// Polls a status URL until the job behind it is done (the "external job tracker"); the
+/// triggerer reads the same [`HttpPollArgs`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpPoll {
-    /// The status URL.
-    pub url: String,
-    /// HTTP method (GET).
-    pub method: String,
-    /// Request headers.
-    pub headers: Map<String, Value>,
-    /// When the job is done.
-    pub done_when: ResponseCondition,
-    /// When the job failed.
-    pub failed_when: Option<ResponseCondition>,
-    /// Time between polls.
-    pub poke_interval: Duration,
-}
+pub struct HttpPoll(pub HttpPollArgs);
 
 impl HttpPoll {
     /// Polls `url` every 5 s until it answers 2xx with `done_when` met.
     pub fn new(url: impl Into<String>, done_when: ResponseCondition) -> Self {
-        Self {
+        Self(HttpPollArgs {
             url: url.into(),
             method: "GET".into(),
-            headers: Map::new(),
-            done_when,
-            failed_when: None,
-            poke_interval: Duration::from_secs(5),
-        }
+            headers: Default::default(),
+            body: None,
+            poke_interval: 5.0,
+            request_timeout: 10.0,
+            success: done_when,
+            failure: None,
+        })
     }
 
     /// Fails the task when `cond` is met.
     pub fn failed_when(mut self, cond: ResponseCondition) -> Self {
-        self.failed_when = Some(cond);
+        self.0.failure = Some(cond);
         self
     }
 
     /// Adds a request header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers
-            .insert(name.into(), Value::String(value.into()));
+        self.0.headers.insert(name.into(), value.into());
         self
     }
 
     /// Time between polls.
     pub fn every(mut self, interval: Duration) -> Self {
-        self.poke_interval = interval;
+        self.0.poke_interval = interval.as_secs_f64();
         self
     }
 }
 
 impl From<HttpPoll> for Trigger {
     fn from(p: HttpPoll) -> Self {
-        Trigger::new(
-            HTTP_POLL_TRIGGER,
-            json!({
-                "url": p.url,
-                "method": p.method,
-                "headers": p.headers,
-                "poke_interval": p.poke_interval.as_secs_f64(),
-                "success": p.done_when.to_json(),
-                "failure": p.failed_when.map(|c| c.to_json()),
-            }),
-        )
+        // Serialising a struct of strings, numbers and JSON values cannot fail.
+        let kwargs = serde_json::to_value(&p.0).unwrap_or_default();
+        Trigger::new(HTTP_POLL_TRIGGER, kwargs)
     }
 }

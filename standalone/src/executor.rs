@@ -1,6 +1,7 @@
 //! The local executor: a bounded pool of `supervisor run <ti>` child processes fed by the
-//! control API's tick. Restart-safe: the server knows what it handed out, and hands out again
-//! whatever this executor does not say it holds.
+//! control API's tick (which claims what the server's scheduler admitted). Restart-safe: the
+//! server knows what it handed out, and hands out again whatever this executor does not say it
+//! holds.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,8 +25,9 @@ const WITHHELD_ENV: &[&str] = &[
     "AIRLOCK_TOKEN_FILE",
 ];
 
-/// How often a busy executor still ticks (well within the server's executor timeout).
-const IDLE_TICK: Duration = Duration::from_secs(5);
+/// How often a busy executor still ticks, claiming nothing, to show it is alive (well within
+/// the server's executor timeout, after which what it claimed goes to others).
+const LIVENESS_TICK: Duration = Duration::from_secs(5);
 
 /// How the executor runs.
 #[derive(Debug, Clone)]
@@ -139,9 +141,9 @@ pub async fn run(
             tokio::select! {
                 Some(e) = done_rx.recv() => finished(&client, &cfg.id, &mut children, e).await,
                 _ = stop.changed() => {}
-                // Every slot is busy: still tick now and then, to show this executor is alive
-                // and to keep the scheduler's passes (retries, zombies, timeouts) going.
-                () = tokio::time::sleep(IDLE_TICK) => {
+                // Every slot is busy: still tick now and then (zero slots), to show this
+                // executor is alive.
+                () = tokio::time::sleep(LIVENESS_TICK) => {
                     let req = TickRequest { slots: 0, wait_ms: 0, holding: children.keys().copied().collect() };
                     if let Err(e) = poll.tick(&cfg.id, &req).await {
                         tracing::warn!(error = %e, "tick failed");

@@ -2,11 +2,11 @@
 //!
 //! * [`bundles`]: asks bundle executables for their DAGs and registers them.
 //! * [`executor`]: the local executor, a bounded pool of `supervisor run` processes.
-//! * [`scheduler`]: the scheduler process: bundle sync plus the executor, whose ticks drive the
-//!   server's scheduling passes.
+//! * [`worker`]: bundle sync plus the executor (`airlock worker`); the server's scheduler
+//!   decides what runs.
 //!
 //! The command line itself (`airlock standalone`, `airlock dags ...`) is in the binary.
 
 pub mod bundles;
 pub mod executor;
-pub mod scheduler;
+pub mod worker;

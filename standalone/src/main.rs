@@ -1,5 +1,5 @@
-//! `airlock`: run pipelines on one machine (`airlock standalone`), run the scheduler on its own
-//! (`airlock scheduler`), and work with DAGs, runs and task logs over the control API.
+//! `airlock`: run pipelines on one machine (`airlock standalone`), run a worker against an API
+//! server (`airlock worker`), and work with DAGs, runs and task logs over the control API.
 
 mod cli;
 
@@ -18,12 +18,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The API server, a triggerer, the scheduler and the local executor in one process.
+    /// The API server (with its scheduler), a triggerer and a worker in one process.
     Standalone(Box<cli::standalone::StandaloneArgs>),
-    /// The scheduler and local executor, against a running API server.
-    Scheduler {
+    /// A worker (bundle sync and the local executor), against a running API server.
+    Worker {
         #[command(flatten)]
-        args: cli::scheduler::SchedulerArgs,
+        args: cli::worker::WorkerArgs,
         #[command(flatten)]
         conn: ControlArgs,
     },
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     }
     airlock_api_server::env_secrets::provide(secrets);
     let default_filter = match cli.command {
-        Command::Standalone(_) | Command::Scheduler { .. } => {
+        Command::Standalone(_) | Command::Worker { .. } => {
             "info,tower_http=warn,sqlx=warn,airlock_api_client=error"
         }
         _ => "warn",
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Standalone(a) => cli::standalone::run(*a).await,
-            Command::Scheduler { args, conn } => cli::scheduler::run(args, &conn).await,
+            Command::Worker { args, conn } => cli::worker::run(args, &conn).await,
             Command::Dags { command, conn } => cli::dags::run(command, &conn).await,
             Command::Runs {
                 command:

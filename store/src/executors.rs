@@ -2,10 +2,12 @@
 //! supervisor they started exits.
 
 use airlock_protocol::api::ExecutorEventAction;
+use airlock_protocol::state::TaskInstanceState;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::StoreResult;
+use crate::rows::ti_state;
 use crate::sql::Sql;
 use crate::task_instances::{archive_current_try, restart_cleared};
 use crate::{Db, WriteTx, to_micros};
@@ -214,10 +216,11 @@ pub async fn executor_event(
     let at = to_micros(now);
     let ours = queued_by.as_deref() == Some(executor);
     let died = !exit_code.is_some_and(|c| SETTLED_EXITS.contains(&c));
-    let action = match state.as_deref() {
-        Some(s @ ("queued" | "running")) if ours && (s == "queued" || died) => {
+    use TaskInstanceState as S;
+    let action = match ti_state(state.as_deref())? {
+        Some(s @ (S::Queued | S::Running)) if ours && (s == S::Queued || died) => {
             let retry = try_now <= max_tries;
-            let why = if s == "queued" {
+            let why = if s == S::Queued {
                 "the executor could not run the task"
             } else {
                 "the task's supervisor died"
@@ -241,7 +244,7 @@ pub async fn executor_event(
                 ExecutorEventAction::Failed
             }
         }
-        Some("restarting") => {
+        Some(S::Restarting) => {
             restart_cleared(&mut tx, ti_id, at).await?;
             ExecutorEventAction::Rescheduled
         }

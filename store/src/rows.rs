@@ -110,6 +110,15 @@ pub struct TaskInstance {
     pub retry_reason: Option<String>,
 }
 
+/// A stored task-instance state, as the enum (a value Airlock never writes is a corrupt row).
+pub fn ti_state(text: Option<&str>) -> Result<Option<TaskInstanceState>, DbError> {
+    text.map(|s| {
+        s.parse()
+            .map_err(|e| corrupt("task_instance", format!("{e}")))
+    })
+    .transpose()
+}
+
 fn corrupt(table: &'static str, detail: impl Into<String>) -> DbError {
     DbError::Corrupt {
         table,

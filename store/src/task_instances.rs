@@ -574,8 +574,11 @@ pub async fn require_running(db: &Db, id: Uuid) -> StoreResult<()> {
             .bind(id.to_string())
             .fetch_optional(db.pool())
             .await?;
+    let state = state
+        .map(|s| crate::rows::ti_state(s.as_deref()))
+        .transpose()?;
     match state {
-        Some(Some(s)) if s == "running" => Ok(()),
+        Some(Some(TaskInstanceState::Running)) => Ok(()),
         Some(state) => {
             let mut extra = JsonObject::new();
             extra.insert("current_state".into(), json!(state));

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use airlock_protocol::time::{parse_positive_secs as positive_secs, parse_secs};
+
 /// How to run one task try.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SupervisorConfig {
@@ -24,16 +26,16 @@ pub struct SupervisorConfig {
     #[arg(long, env = "AIRLOCK_MIRROR_LOGS", default_value_t = false)]
     pub mirror_logs: bool,
     /// Seconds between heartbeats.
-    #[arg(long, env = "AIRLOCK_HEARTBEAT_INTERVAL", default_value = "5", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_HEARTBEAT_INTERVAL", default_value = "5", value_parser = positive_secs)]
     pub heartbeat_interval: Duration,
     /// Seconds between SIGTERM and SIGKILL when stopping the runner.
-    #[arg(long, env = "AIRLOCK_KILL_GRACE", default_value = "5", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_KILL_GRACE", default_value = "5", value_parser = parse_secs)]
     pub kill_grace: Duration,
     /// Seconds a runner may live on after reporting success or failure.
-    #[arg(long, env = "AIRLOCK_OVERTIME", default_value = "20", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_OVERTIME", default_value = "20", value_parser = parse_secs)]
     pub overtime: Duration,
     /// Seconds to keep reading the runner's sockets after it exits (for grandchildren's output).
-    #[arg(long, env = "AIRLOCK_SOCKET_CLEANUP_TIMEOUT", default_value = "5", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_SOCKET_CLEANUP_TIMEOUT", default_value = "5", value_parser = parse_secs)]
     pub socket_cleanup_timeout: Duration,
     /// Largest frame the runner may send, in bytes.
     #[arg(long, env = "AIRLOCK_MAX_FRAME_BYTES", default_value_t = airlock_protocol::comms::DEFAULT_MAX_FRAME_LEN)]
@@ -55,17 +57,13 @@ pub struct SupervisorConfig {
     #[arg(long, env = "AIRLOCK_PASS_ENV", value_delimiter = ',')]
     pub pass_env: Vec<String>,
     /// Seconds per API attempt.
-    #[arg(long, env = "AIRLOCK_API_TIMEOUT", default_value = "10", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_API_TIMEOUT", default_value = "10", value_parser = positive_secs)]
     pub api_timeout: Duration,
     /// How long an API or database outage is ridden out: the runner's requests, heartbeats and
     /// the final report are retried (network errors, 5xx) for this long before giving up; a
     /// task is stopped only when heartbeats have failed this long.
-    #[arg(long, env = "AIRLOCK_OUTAGE_BUDGET", default_value = "90s", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_OUTAGE_BUDGET", default_value = "90s", value_parser = parse_secs)]
     pub outage_budget: Duration,
-}
-
-fn secs(s: &str) -> Result<Duration, String> {
-    airlock_protocol::time::parse_secs(s)
 }
 
 impl SupervisorConfig {

@@ -5,8 +5,8 @@ use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 
 use airlock_protocol::comms::{
-    CodecError, DEFAULT_MAX_FRAME_LEN, ErrorResponse, RequestFrame, StartupDetails, ToSupervisor,
-    ToTask, decode_response, encode_request,
+    CodecError, DEFAULT_MAX_FRAME_LEN, ErrorResponse, FrameDecoder, FrameError, RequestFrame,
+    StartupDetails, ToSupervisor, ToTask, decode_response, encode_request,
 };
 
 /// A failed exchange with the supervisor.
@@ -18,6 +18,9 @@ pub enum CommsError {
     /// A frame could not be encoded or decoded.
     #[error("supervisor channel: {0}")]
     Codec(#[from] CodecError),
+    /// The byte stream is not a sequence of frames (too long, or cut off).
+    #[error("supervisor channel: {0}")]
+    Frame(#[from] FrameError),
     /// The supervisor answered with an error (its error slot).
     #[error("the supervisor reported an error: {0}")]
     Remote(ErrorResponse),
@@ -41,7 +44,7 @@ pub fn request_socket_fd() -> Option<std::os::fd::RawFd> {
 pub struct SupervisorComms {
     stream: UnixStream,
     next_id: i64,
-    max_frame: usize,
+    frames: FrameDecoder,
 }
 
 impl SupervisorComms {
@@ -74,23 +77,25 @@ impl SupervisorComms {
         Self {
             stream,
             next_id: 0,
-            max_frame: DEFAULT_MAX_FRAME_LEN,
+            frames: FrameDecoder::new(DEFAULT_MAX_FRAME_LEN),
         }
     }
 
+    /// The next frame, through the protocol's decoder (which refuses an oversized frame before
+    /// reading or allocating its body).
     fn read_frame(&mut self) -> Result<airlock_protocol::comms::ResponseFrame, CommsError> {
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len)?;
-        let len = u32::from_be_bytes(len) as usize;
-        if len > self.max_frame {
-            return Err(CommsError::Unexpected(format!(
-                "frame of {len} bytes exceeds {}",
-                self.max_frame
-            )));
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            if let Some(payload) = self.frames.next_frame()? {
+                return Ok(decode_response(&payload)?);
+            }
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                self.frames.finish()?;
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            self.frames.extend(&chunk[..n]);
         }
-        let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload)?;
-        Ok(decode_response(&payload)?)
     }
 
     /// Reads the `StartupDetails` the supervisor sends first.

@@ -1,4 +1,4 @@
-//! `airlock standalone` (and `airlock scheduler`) as real processes, and the `airlock` CLI.
+//! `airlock standalone` (and `airlock worker`) as real processes, and the `airlock` CLI.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -185,7 +185,7 @@ impl Standalone {
             "airlock standalone to start",
             || url_file.exists().then_some(()),
         );
-        // Registered DAGs mean the scheduler is up too.
+        // Registered DAGs mean the worker is up too.
         wait_for(
             Duration::from_secs(60),
             "the bundles' DAGs to be registered",
@@ -291,14 +291,14 @@ impl Drop for Standalone {
     }
 }
 
-/// An `airlock scheduler` process against a [`crate::Stack`]'s server.
-pub struct SchedulerProcess {
+/// An `airlock worker` process against an API server.
+pub struct WorkerProcess {
     /// The process.
     pub child: Child,
 }
 
-impl SchedulerProcess {
-    /// Starts `airlock scheduler` against `api_url` with `token` (admin scope).
+impl WorkerProcess {
+    /// Starts `airlock worker` against `api_url` with `token` (admin scope).
     pub fn start(
         api_url: &str,
         token: &str,
@@ -309,7 +309,7 @@ impl SchedulerProcess {
         env: &[(&str, &str)],
     ) -> Self {
         let child = Command::new(bin_path("airlock"))
-            .arg("scheduler")
+            .arg("worker")
             .env("AIRLOCK_HOME", home)
             .env("AIRLOCK_API_URL", api_url)
             .env("AIRLOCK_ADMIN_TOKEN", token)
@@ -327,7 +327,7 @@ impl SchedulerProcess {
                     .expect("log"),
             )
             .spawn()
-            .expect("spawn airlock scheduler");
+            .expect("spawn airlock worker");
         Self { child }
     }
 
@@ -338,7 +338,7 @@ impl SchedulerProcess {
     }
 }
 
-impl Drop for SchedulerProcess {
+impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.crash();
     }

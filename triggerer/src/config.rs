@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use airlock_protocol::time::parse_positive_secs as positive_secs;
+
 /// How a triggerer runs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TriggererConfig {
@@ -24,10 +26,10 @@ pub struct TriggererConfig {
     pub batch: usize,
     /// How long one claim waits for new triggers, in seconds (a long poll: new triggers are
     /// picked up as soon as they are created).
-    #[arg(long, env = "AIRLOCK_TRIGGERER_CLAIM_WAIT", default_value = "10", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_TRIGGERER_CLAIM_WAIT", default_value = "10", value_parser = positive_secs)]
     pub claim_wait: Duration,
     /// Seconds between heartbeats.
-    #[arg(long, env = "AIRLOCK_TRIGGERER_HEARTBEAT_INTERVAL", default_value = "2", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_TRIGGERER_HEARTBEAT_INTERVAL", default_value = "2", value_parser = positive_secs)]
     pub heartbeat_interval: Duration,
     /// Outcome reports in flight at once.
     #[arg(
@@ -37,12 +39,8 @@ pub struct TriggererConfig {
     )]
     pub report_concurrency: usize,
     /// Seconds per API attempt.
-    #[arg(long, env = "AIRLOCK_API_TIMEOUT", default_value = "10", value_parser = secs)]
+    #[arg(long, env = "AIRLOCK_API_TIMEOUT", default_value = "10", value_parser = positive_secs)]
     pub api_timeout: Duration,
-}
-
-fn secs(s: &str) -> Result<Duration, String> {
-    airlock_protocol::time::parse_secs(s)
 }
 
 impl TriggererConfig {

@@ -6,6 +6,6 @@ pub mod logs;
 pub mod outage;
 pub mod progress;
 pub mod runs;
-pub mod scheduler;
 pub mod standalone;
 pub mod table;
+pub mod worker;

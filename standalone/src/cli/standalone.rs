@@ -1,5 +1,5 @@
-//! `airlock standalone`: the API server, a triggerer, the scheduler and the local executor in
-//! one process.
+//! `airlock standalone`: the API server (with its scheduler), a triggerer and a worker (bundle
+//! sync and the local executor) in one process.
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -10,13 +10,13 @@ use airlock_api_server::config::ServeArgs;
 use airlock_api_server::server::Server;
 use airlock_process::shutdown_signal;
 use airlock_standalone::bundles;
-use airlock_standalone::scheduler;
+use airlock_standalone::worker;
 use airlock_triggerer::{Triggerer, TriggererConfig};
 use anyhow::Context;
 use tokio::sync::watch;
 
 use super::connect::{TOKEN_FILE, URL_FILE};
-use super::scheduler::RunnerArgs;
+use super::worker::RunnerArgs;
 
 /// Lifetime of the admin token `standalone` writes for the CLI.
 const ADMIN_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -27,7 +27,7 @@ pub struct StandaloneArgs {
     /// The API server.
     #[command(flatten)]
     pub serve: ServeArgs,
-    /// The scheduler and its executor.
+    /// The worker: bundle sync and the local executor.
     #[command(flatten)]
     pub runner: RunnerArgs,
 }
@@ -93,15 +93,15 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     );
     println!("Try `airlock dags list`. Press Ctrl-C to stop.");
 
-    let (stop_scheduler, scheduler_stopping) = watch::channel(false);
-    let scheduler_task = tokio::spawn(scheduler::run(client, cfg, scheduler_stopping));
+    let (stop_worker, worker_stopping) = watch::channel(false);
+    let worker_task = tokio::spawn(worker::run(client, cfg, worker_stopping));
     tokio::select! {
         () = shutdown_signal() => {}
         r = server_task_alive(&server_task) => r?,
     }
     println!("Stopping: running tasks first, then the triggerer and the API server.");
-    let _ = stop_scheduler.send(true);
-    if let Ok(Err(e)) = scheduler_task.await {
+    let _ = stop_worker.send(true);
+    if let Ok(Err(e)) = worker_task.await {
         tracing::error!("{e}");
     }
     let _ = stop_triggerer.send(true);

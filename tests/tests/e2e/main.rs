@@ -4,6 +4,7 @@ mod api_server_process;
 mod faults;
 mod fuzz;
 mod isolation;
+mod scheduler_service;
 mod slow_clients;
 mod standalone;
 mod supervisor;

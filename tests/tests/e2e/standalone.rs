@@ -1,11 +1,11 @@
-//! `airlock standalone` and `airlock scheduler` over real processes: the example DAGs, trigger
-//! rules, mapping, many tasks, executor failures, and a scheduler killed mid-run.
+//! `airlock standalone` and `airlock worker` over real processes: the example DAGs, trigger
+//! rules, mapping, many tasks, executor failures, and a worker killed mid-run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use airlock_e2e::process::wait_for;
-use airlock_e2e::standalone::{SchedulerProcess, airlock_cli, bundles_dir};
+use airlock_e2e::standalone::{WorkerProcess, airlock_cli, bundles_dir};
 use airlock_e2e::{Stack, Standalone, on_both_backends};
 use airlock_protocol::api::RunDetails;
 use airlock_protocol::state::DagRunState;
@@ -323,7 +323,7 @@ on_both_backends!(
 );
 
 on_both_backends!(
-    a_scheduler_killed_mid_run_loses_nothing_and_runs_nothing_twice,
+    a_worker_killed_mid_run_loses_nothing_and_runs_nothing_twice,
     Stack::start,
     |stack| {
         let root = stack.database.dir.path().to_owned();
@@ -339,9 +339,9 @@ on_both_backends!(
             ("AIRLOCK_API_URL", stack.server.base.as_str()),
             ("AIRLOCK_ADMIN_TOKEN", token.as_str()),
         ];
-        let log = root.join("scheduler.log");
+        let log = root.join("worker.log");
         let start = || {
-            SchedulerProcess::start(
+            WorkerProcess::start(
                 &stack.server.base,
                 &token,
                 &home,
@@ -351,10 +351,10 @@ on_both_backends!(
                 &[("AIRLOCK_PARALLELISM", "4")],
             )
         };
-        let mut scheduler = start();
+        let mut worker = start();
         wait_for(
             Duration::from_secs(60),
-            "the scheduler to register DAGs",
+            "the worker to register DAGs",
             || {
                 let out = airlock_cli(&home, &["dags", "list"], &env);
                 out.stdout.contains("once").then_some(())
@@ -373,8 +373,8 @@ on_both_backends!(
             wait_for(Duration::from_secs(60), "tasks to start", || {
                 (markers_made() >= at_least).then_some(())
             });
-            scheduler.crash();
-            scheduler = start();
+            worker.crash();
+            worker = start();
         }
         let done = airlock_cli(&home, &["dags", "list"], &env);
         assert_eq!(done.code, Some(0));
@@ -411,7 +411,7 @@ on_both_backends!(
                 .unwrap();
         assert_eq!(archived, 0, "no try failed or was retried");
         assert_eq!(markers_made(), 24, "every task ran exactly once");
-        drop(scheduler);
+        drop(worker);
     }
 );
 

@@ -6,12 +6,6 @@ use chrono::Utc;
 use super::{bad, get_bool, parse_datetime, parse_duration};
 use crate::trigger::{Built, TriggerError, TriggerEvent};
 
-/// Airflow's class path.
-pub const DATE_TIME_TRIGGER: &str = "airflow.providers.standard.triggers.temporal.DateTimeTrigger";
-/// Airflow's class path (normally serialised as a `DateTimeTrigger`).
-pub const TIME_DELTA_TRIGGER: &str =
-    "airflow.providers.standard.triggers.temporal.TimeDeltaTrigger";
-
 fn event(k: &JsonObject, moment: serde_json::Value) -> Result<TriggerEvent, TriggerError> {
     Ok(if get_bool(k, "end_from_trigger", false)? {
         TriggerEvent::TaskSuccess

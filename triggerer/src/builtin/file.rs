@@ -9,9 +9,6 @@ use serde_json::Value;
 use super::{bad, get_bool, get_interval, get_str};
 use crate::trigger::{BoxFuture, Built, Trigger, TriggerContext, TriggerError, TriggerEvent};
 
-/// Airflow's class path.
-pub const FILE_TRIGGER: &str = "airflow.providers.standard.triggers.file.FileTrigger";
-
 struct FileTrigger {
     pattern: String,
     recursive: bool,

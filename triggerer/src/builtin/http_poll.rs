@@ -16,76 +16,35 @@
 use std::time::Duration;
 
 use airlock_protocol::api::JsonObject;
+use airlock_protocol::triggers::{HttpPollArgs, ResponseCondition};
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bad;
 use crate::trigger::{BoxFuture, Built, Trigger, TriggerContext, TriggerError, TriggerEvent};
 
-/// Airlock's class path.
-pub const HTTP_POLL_TRIGGER: &str = "airlock.triggers.http.HttpPollTrigger";
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Condition {
-    #[serde(default)]
-    status_codes: Option<Vec<u16>>,
-    #[serde(default)]
-    json_pointer: Option<String>,
-    #[serde(default)]
-    values: Vec<Value>,
-}
-
 fn secs(v: f64) -> Duration {
-    Duration::from_secs_f64(if v.is_finite() && v > 0.0 { v } else { 1.0 })
+    Duration::from_secs_f64(if v.is_finite() && v > 0.0 {
+        v.min(86_400.0)
+    } else {
+        1.0
+    })
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HttpPoll {
-    url: String,
-    #[serde(default = "get")]
-    method: String,
-    #[serde(default)]
-    headers: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    body: Option<Value>,
-    #[serde(default = "five")]
-    poke_interval: f64,
-    #[serde(default = "ten")]
-    request_timeout: f64,
-    #[serde(default)]
-    success: Condition,
-    #[serde(default)]
-    failure: Option<Condition>,
-}
+/// The trigger: its arguments, as the SDK wrote them.
+struct HttpPoll(HttpPollArgs);
 
-fn get() -> String {
-    "GET".into()
-}
-
-fn five() -> f64 {
-    5.0
-}
-
-fn ten() -> f64 {
-    10.0
-}
-
-impl Condition {
-    /// Whether a response meets this condition; `default_ok` decides when no codes are listed.
-    fn met(&self, status: u16, body: &Value, default_ok: impl Fn(u16) -> bool) -> bool {
-        let status_ok = match &self.status_codes {
-            Some(codes) => codes.contains(&status),
-            None => default_ok(status),
-        };
-        let value_ok = match &self.json_pointer {
-            Some(ptr) => body.pointer(ptr).is_some_and(|v| self.values.contains(v)),
-            None => true,
-        };
-        status_ok && value_ok
-    }
+/// Whether a response meets a condition; `default_ok` decides when no codes are listed.
+fn met(c: &ResponseCondition, status: u16, body: &Value, default_ok: impl Fn(u16) -> bool) -> bool {
+    let status_ok = match &c.status_codes {
+        Some(codes) => codes.contains(&status),
+        None => default_ok(status),
+    };
+    let value_ok = match &c.json_pointer {
+        Some(ptr) => body.pointer(ptr).is_some_and(|v| c.values.contains(v)),
+        None => true,
+    };
+    status_ok && value_ok
 }
 
 enum Poll {
@@ -96,15 +55,16 @@ enum Poll {
 
 impl HttpPoll {
     async fn poll_once(&self, http: &reqwest::Client) -> Poll {
+        let args = &self.0;
         let method =
-            Method::from_bytes(self.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::GET);
+            Method::from_bytes(args.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::GET);
         let mut req = http
-            .request(method, &self.url)
-            .timeout(secs(self.request_timeout));
-        for (k, v) in &self.headers {
+            .request(method, &args.url)
+            .timeout(secs(args.request_timeout));
+        for (k, v) in &args.headers {
             req = req.header(k, v);
         }
-        if let Some(b) = &self.body {
+        if let Some(b) = &args.body {
             req = req.json(b);
         }
         let resp = match req.send().await {
@@ -115,7 +75,7 @@ impl HttpPoll {
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
         let seen = json!({"status": status, "body": body});
-        if let Some(f) = &self.failure {
+        if let Some(f) = &args.failure {
             let failed_status = f.status_codes.as_ref().is_some_and(|c| c.contains(&status));
             let failed_value = f
                 .json_pointer
@@ -125,7 +85,7 @@ impl HttpPoll {
                 return Poll::Failed(format!("the job failed: HTTP {status}: {body}"));
             }
         }
-        if self.success.met(status, &body, |s| (200..300).contains(&s)) {
+        if met(&args.success, status, &body, |s| (200..300).contains(&s)) {
             Poll::Done(seen)
         } else {
             Poll::Again(format!("not done yet: HTTP {status}"))
@@ -141,8 +101,8 @@ impl Trigger for HttpPoll {
                     Poll::Done(event) => return Ok(TriggerEvent::Resume(event)),
                     Poll::Failed(why) => return Err(TriggerError::new(why)),
                     Poll::Again(why) => {
-                        tracing::debug!(trigger = ctx.trigger_id, url = %self.url, "{why}");
-                        tokio::time::sleep(secs(self.poke_interval)).await;
+                        tracing::debug!(trigger = ctx.trigger_id, url = %self.0.url, "{why}");
+                        tokio::time::sleep(secs(self.0.poke_interval)).await;
                     }
                 }
             }
@@ -152,10 +112,10 @@ impl Trigger for HttpPoll {
 
 /// Builds the trigger (see the module docs for the arguments).
 pub fn build(k: &JsonObject) -> Result<Built, TriggerError> {
-    let poll: HttpPoll = serde_json::from_value(Value::Object(k.clone().into_iter().collect()))
+    let args: HttpPollArgs = serde_json::from_value(Value::Object(k.clone().into_iter().collect()))
         .map_err(|e| bad("kwargs", e))?;
-    reqwest::Url::parse(&poll.url).map_err(|e| bad("url", e))?;
-    Method::from_bytes(poll.method.to_ascii_uppercase().as_bytes())
+    reqwest::Url::parse(&args.url).map_err(|e| bad("url", e))?;
+    Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .map_err(|e| bad("method", e))?;
-    Ok(Built::Run(Box::new(poll)))
+    Ok(Built::Run(Box::new(HttpPoll(args))))
 }

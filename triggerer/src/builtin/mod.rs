@@ -11,10 +11,10 @@ use airlock_protocol::api::JsonObject;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use datetime::{DATE_TIME_TRIGGER, TIME_DELTA_TRIGGER};
-pub use file::FILE_TRIGGER;
-pub use http_poll::HTTP_POLL_TRIGGER;
-pub use testing::{FAILURE_TRIGGER, SUCCESS_TRIGGER};
+use airlock_protocol::triggers::{
+    DATE_TIME_TRIGGER, FAILURE_TRIGGER, FILE_TRIGGER, HTTP_POLL_TRIGGER, SUCCESS_TRIGGER,
+    TIME_DELTA_TRIGGER,
+};
 
 use crate::registry::TriggerRegistry;
 use crate::trigger::TriggerError;

@@ -5,11 +5,6 @@ use serde_json::Value;
 
 use crate::trigger::{BoxFuture, Built, Trigger, TriggerContext, TriggerError, TriggerEvent};
 
-/// Fires at once with `true`.
-pub const SUCCESS_TRIGGER: &str = "airflow.triggers.testing.SuccessTrigger";
-/// Fails at once.
-pub const FAILURE_TRIGGER: &str = "airflow.triggers.testing.FailureTrigger";
-
 /// Builds the success trigger.
 pub fn build_success(_: &JsonObject) -> Result<Built, TriggerError> {
     Ok(Built::At {

@@ -1,6 +1,6 @@
-//! The scheduler process: keeps the bundles' DAGs registered and runs the local executor, whose
-//! ticks drive the server's scheduling passes. It holds no state of its own: kill it at any
-//! point, start it again, and it carries on from what the database says.
+//! The worker: keeps the bundles' DAGs registered and runs the local executor, which claims
+//! what the server's scheduler admitted. It holds no state of its own: kill it at any point,
+//! start it again, and it carries on from what the database says.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,9 +11,9 @@ use tokio::sync::watch;
 use crate::bundles::BundleSync;
 use crate::executor::{self, ExecutorConfig, ExecutorError};
 
-/// How the scheduler runs.
+/// How the worker runs.
 #[derive(Debug, Clone)]
-pub struct SchedulerConfig {
+pub struct WorkerConfig {
     /// The executor.
     pub executor: ExecutorConfig,
     /// Where bundles are (their DAGs are registered from there).
@@ -45,7 +45,7 @@ pub async fn sync_once(sync: &mut BundleSync, client: &ApiClient, dir: &std::pat
 /// Runs until `stop` turns true.
 pub async fn run(
     client: ApiClient,
-    cfg: SchedulerConfig,
+    cfg: WorkerConfig,
     stop: watch::Receiver<bool>,
 ) -> Result<(), ExecutorError> {
     let mut sync = BundleSync::default();

@@ -1,21 +1,17 @@
-//! `airlock scheduler`, and the settings it shares with `airlock standalone`.
+//! `airlock worker`, and the settings it shares with `airlock standalone`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use airlock_standalone::executor::{self, ExecutorConfig};
-use airlock_standalone::scheduler::{self, SchedulerConfig};
+use airlock_standalone::worker::{self, WorkerConfig};
 
 use super::connect::ControlArgs;
 
 /// How long a tick waits for work (long poll).
 const POLL_WAIT: Duration = Duration::from_secs(1);
 
-fn secs(s: &str) -> Result<Duration, String> {
-    airlock_protocol::time::parse_secs(s)
-}
-
-/// The scheduler and its local executor.
+/// The worker: bundle sync and the local executor.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunnerArgs {
     /// Most task instances run at once (default: the number of CPU cores).
@@ -31,11 +27,11 @@ pub struct RunnerArgs {
     /// on the PATH.
     #[arg(long, env = "AIRLOCK_SUPERVISOR_BIN")]
     pub supervisor: Option<PathBuf>,
-    /// Seconds between asking bundles for their DAGs again (0: only at start).
-    #[arg(long, env = "AIRLOCK_DAG_SYNC_INTERVAL", default_value = "30", value_parser = secs)]
+    /// Time between asking bundles for their DAGs again (0: only at start).
+    #[arg(long, env = "AIRLOCK_DAG_SYNC_INTERVAL", default_value = "30", value_parser = airlock_protocol::time::parse_secs)]
     pub dag_sync_interval: Duration,
-    /// Seconds running tasks get to stop when the scheduler stops (then SIGKILL).
-    #[arg(long, env = "AIRLOCK_STOP_GRACE", default_value = "30", value_parser = secs)]
+    /// Time running tasks get to stop when the worker stops (then SIGKILL).
+    #[arg(long, env = "AIRLOCK_STOP_GRACE", default_value = "30", value_parser = airlock_protocol::time::parse_secs)]
     pub stop_grace: Duration,
 }
 
@@ -51,8 +47,8 @@ fn supervisor_bin(explicit: Option<&Path>) -> PathBuf {
 }
 
 impl RunnerArgs {
-    /// The scheduler settings, for a server at `api_url` with data under `home`.
-    pub fn config(&self, api_url: &str, home: &Path, log_dir: PathBuf) -> SchedulerConfig {
+    /// The worker settings, for a server at `api_url` with data under `home`.
+    pub fn config(&self, api_url: &str, home: &Path, log_dir: PathBuf) -> WorkerConfig {
         let bundles_dir = self
             .bundles_dir
             .clone()
@@ -60,7 +56,7 @@ impl RunnerArgs {
         let parallelism = self.parallelism.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
-        SchedulerConfig {
+        WorkerConfig {
             executor: ExecutorConfig {
                 id: self
                     .executor_id
@@ -81,10 +77,10 @@ impl RunnerArgs {
     }
 }
 
-/// `airlock scheduler`'s settings.
+/// `airlock worker`'s settings.
 #[derive(Debug, clap::Args)]
-pub struct SchedulerArgs {
-    /// Scheduler and executor settings.
+pub struct WorkerArgs {
+    /// Bundle sync and executor settings.
     #[command(flatten)]
     pub runner: RunnerArgs,
     /// Where supervisors write task logs. Default: `<home>/logs`.
@@ -92,8 +88,8 @@ pub struct SchedulerArgs {
     pub log_dir: Option<PathBuf>,
 }
 
-/// Runs the scheduler until SIGTERM/SIGINT.
-pub async fn run(a: SchedulerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
+/// Runs the worker until SIGTERM/SIGINT.
+pub async fn run(a: WorkerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
     let client = conn.client()?;
     let log_dir = a.log_dir.unwrap_or_else(|| conn.home.join("logs"));
     let cfg = a.runner.config(&conn.api_url(), &conn.home, log_dir);
@@ -103,6 +99,6 @@ pub async fn run(a: SchedulerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
         tracing::info!("stopping");
         let _ = tx.send(true);
     });
-    scheduler::run(client, cfg, rx).await?;
+    worker::run(client, cfg, rx).await?;
     Ok(0)
 }
