@@ -187,3 +187,30 @@ fn an_unreadable_env_connection_stops_the_server_with_its_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("AIRLOCK_CONN_BROKEN"), "{err}");
 }
+
+#[test]
+fn misconfigured_scheduler_settings_are_refused_at_start_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    for (flag, value) in [
+        ("--scheduler-idle-interval", "0"),
+        ("--task-heartbeat-timeout", "0s"),
+        ("--executor-timeout", "soon"),
+        ("--task-queued-timeout", "-5"),
+    ] {
+        let out = std::process::Command::new(airlock_e2e::process::bin_path("api-server"))
+            .args(["serve", "--bind", "127.0.0.1:0", &format!("{flag}={value}")])
+            .env("AIRLOCK_HOME", &home)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
+    // Durations take units as well as plain seconds.
+    let out = std::process::Command::new(airlock_e2e::process::bin_path("api-server"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[default: 5m]"));
+}
