@@ -21,7 +21,7 @@ pub fn harden() -> nix::Result<()> {
 }
 
 /// Sends tracing output to stderr, filtered by `AIRLOCK_LOG` (default `default_filter`), with
-/// colour only when stderr is a terminal.
+/// colour only when stderr is a terminal. A stderr that can no longer be written is ignored.
 pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
         .unwrap_or_else(|_| default_filter.into());
@@ -29,6 +29,10 @@ pub fn init_tracing(default_filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // Otherwise a failed write is reported with `eprintln!`, which panics on the same
+        // broken stderr: a supervisor whose executor crashed (its stderr is a pipe to it) would
+        // die at its next log line and take its runner with it.
+        .log_internal_errors(false)
         .try_init();
 }
 

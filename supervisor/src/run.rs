@@ -518,6 +518,20 @@ pub async fn run(
         None => decision.outcome,
         Some(payload) => report_final(&client, ti_id, payload, decision.outcome, &log).await,
     };
+    // The runner's last output goes before the final note, which ends the log. Output still
+    // open after the runner exited belongs to processes the task left behind:
+    // stop capturing it after the cleanup timeout rather than wait for them.
+    let drain_until = Instant::now() + cfg.socket_cleanup_timeout;
+    for mut c in captures {
+        if tokio::time::timeout_at(drain_until, &mut c).await.is_err() {
+            log.note(
+                "warning",
+                "a process the task started still holds its output open; no longer capturing it",
+            );
+            c.abort();
+            let _ = c.await;
+        }
+    }
     // The runner is the only child this process waited for: its peak memory, for the record;
     // and this process's own, which must stay small whatever the task prints.
     if let Ok(u) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
@@ -543,19 +557,6 @@ pub async fn run(
         format!("task finished: {outcome:?} ({})", decision.reason),
         usage,
     );
-    // Output still open after the runner exited belongs to processes the task left behind:
-    // stop capturing it after the cleanup timeout rather than wait for them.
-    let drain_until = Instant::now() + cfg.socket_cleanup_timeout;
-    for mut c in captures {
-        if tokio::time::timeout_at(drain_until, &mut c).await.is_err() {
-            log.note(
-                "warning",
-                "a process the task started still holds its output open; no longer capturing it",
-            );
-            c.abort();
-            let _ = c.await;
-        }
-    }
     drop(log);
     if let Err(e) = writer.finish().await {
         tracing::error!(error = %e, "could not finish writing the task log");

@@ -42,7 +42,12 @@ fn final_note(log: &str) -> Value {
                 .as_str()
                 .is_some_and(|e| e.starts_with("task finished"))
         })
-        .unwrap_or_else(|| panic!("no final note in {log}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no final note in {}",
+                &log[log.floor_char_boundary(log.len().saturating_sub(3000))..]
+            )
+        })
 }
 
 on_both_backends!(
@@ -629,3 +634,23 @@ async fn a_full_disk_ends_the_task_log_with_a_note() {
     assert!(last.contains("task log truncated"), "{last}");
     assert!(last.contains("No space left"), "{last}");
 }
+
+// An executor that crashes leaves its supervisors' stderr a pipe nobody reads. Their next log
+// line must not end them (and their runners with them): the try finishes and is reported.
+on_both_backends!(
+    a_supervisor_whose_stderr_reader_is_gone_finishes_its_try,
+    Stack::start,
+    |stack| {
+        let ti = stack.seed_task("ok", json!({}));
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut cmd = stack.supervisor(ti);
+        cmd.stderr(writer);
+        let exit = Stack::finish(&mut cmd, Duration::from_secs(60)).await;
+        assert_eq!(exit.code, Some(0), "{exit:?}");
+        assert_eq!(
+            stack.ti(ti).await.state.map(|s| s.as_str()),
+            Some("success")
+        );
+    }
+);
