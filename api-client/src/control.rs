@@ -1,8 +1,9 @@
 //! One method per control-API route (tag "Airlock Control"; `admin`-scope tokens).
 
 use airlock_protocol::api::{
-    BundleRegistered, DagList, DagPatch, ExecutorEvent, ExecutorEventResponse,
-    ExecutorRegistration, RunDetails, TaskLogChunk, TickRequest, TickResponse, TriggerRunRequest,
+    BackfillRequest, BackfillResponse, BundleRegistered, DagList, DagPatch, ExecutorEvent,
+    ExecutorEventResponse, ExecutorRegistration, RunDetails, TaskLogChunk, TickRequest,
+    TickResponse, TriggerRunRequest,
 };
 use airlock_protocol::dag::BundleDefinition;
 use reqwest::Method;
@@ -42,6 +43,12 @@ impl ApiClient {
     /// `POST /airlock/control/dags/{dag_id}/runs`.
     pub async fn trigger_run(&self, dag_id: &str, req: &TriggerRunRequest) -> R<RunDetails> {
         let path = format!("/airlock/control/dags/{}/runs", seg(dag_id));
+        self.json(Method::POST, &path, &[], Some(req)).await
+    }
+
+    /// `POST /airlock/control/dags/{dag_id}/backfills`.
+    pub async fn backfill(&self, dag_id: &str, req: &BackfillRequest) -> R<BackfillResponse> {
+        let path = format!("/airlock/control/dags/{}/backfills", seg(dag_id));
         self.json(Method::POST, &path, &[], Some(req)).await
     }
 

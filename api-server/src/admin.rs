@@ -125,6 +125,9 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
         tags: Vec::new(),
         description: None,
         max_active_tasks: None,
+        timing: None,
+        max_active_runs: None,
+        dagrun_timeout: None,
         is_paused: false,
         tasks,
     };
@@ -144,6 +147,8 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
         triggering_user_name: std::env::var("USER").ok(),
         partition_key: None,
         note: None,
+        data_interval: None,
+        backfill_id: None,
     };
     store::dag_runs::insert_dag_run(tx.conn(), &run, now).await?;
     let new: Vec<NewTaskInstance> = spec

@@ -160,9 +160,69 @@ pub struct DagDefinition {
     /// Where the DAG is defined (informational; `dag_rel_path` for the runner).
     #[serde(default)]
     pub relative_fileloc: Option<String>,
+    /// When the scheduler creates runs on its own (none: only when triggered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// The IANA time zone a cron schedule is read in (default `UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The first data interval starts at or after this moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<chrono::DateTime<chrono::Utc>>,
+    /// No data interval starts after this moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<chrono::DateTime<chrono::Utc>>,
+    /// Create a run for every interval since `start_date` (else only the latest).
+    #[serde(default)]
+    pub catchup: bool,
+    /// Most runs of the DAG running at once (others wait in `queued`); default 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_runs: Option<u32>,
+    /// Seconds a run may take before it is failed and its running tasks stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dagrun_timeout: Option<f64>,
     /// Its tasks.
     pub tasks: Vec<TaskDefinition>,
 }
+
+/// When a DAG runs on its own: a cron expression (five fields, read in the DAG's time zone),
+/// a preset (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, `@once`), or
+/// a fixed interval in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum Schedule {
+    /// A cron expression or a preset.
+    Cron(String),
+    /// A fixed interval.
+    Every {
+        /// Seconds between interval starts.
+        every: f64,
+    },
+}
+
+/// When a DAG runs on its own: what the scheduler's timetable is built from (stored as one
+/// document).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DagTiming {
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Time zone of a cron schedule.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// First interval starts at or after it.
+    #[serde(default)]
+    pub start_date: Option<chrono::DateTime<chrono::Utc>>,
+    /// No interval starts after it.
+    #[serde(default)]
+    pub end_date: Option<chrono::DateTime<chrono::Utc>>,
+    /// Every interval since the start date, or only the latest.
+    #[serde(default)]
+    pub catchup: bool,
+}
+
+/// Runs of a DAG at once unless it says otherwise (Airflow's `max_active_runs_per_dag`).
+pub const DEFAULT_MAX_ACTIVE_RUNS: u32 = 16;
 
 /// What a bundle executable declares (`<bundle> dags`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +275,37 @@ fn check_id(kind: &str, id: &str) -> Result<(), String> {
 }
 
 impl DagDefinition {
+    /// A DAG with no tasks and every setting at its default (manual runs only).
+    pub fn new(dag_id: impl Into<String>) -> Self {
+        Self {
+            dag_id: dag_id.into(),
+            description: None,
+            tags: Vec::new(),
+            owners: None,
+            max_active_tasks: None,
+            relative_fileloc: None,
+            schedule: None,
+            timezone: None,
+            start_date: None,
+            end_date: None,
+            catchup: false,
+            max_active_runs: None,
+            dagrun_timeout: None,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// When it runs on its own; `None` for a DAG without a schedule.
+    pub fn timing(&self) -> Option<DagTiming> {
+        Some(DagTiming {
+            schedule: self.schedule.clone()?,
+            timezone: self.timezone.clone(),
+            start_date: self.start_date,
+            end_date: self.end_date,
+            catchup: self.catchup,
+        })
+    }
+
     /// Checks what a scheduler relies on: valid and unique ids, upstreams that exist, no
     /// dependency cycle, mapped tasks that map over an unmapped upstream, sane retry settings.
     pub fn validate(&self) -> Result<(), String> {
@@ -260,6 +351,39 @@ impl DagDefinition {
                 ));
             }
         }
+        if let (Some(start), Some(end)) = (self.start_date, self.end_date)
+            && end < start
+        {
+            return Err(format!(
+                "{dag}: end_date {} is before start_date {}",
+                crate::time::to_rfc3339(&end),
+                crate::time::to_rfc3339(&start)
+            ));
+        }
+        for (field, value) in [("start_date", self.start_date), ("end_date", self.end_date)] {
+            if let Some(v) = value {
+                crate::time::check_datetime(v).map_err(|e| format!("{dag}: {field}: {e}"))?;
+            }
+        }
+        if let Some(t) = self.dagrun_timeout
+            && !(t.is_finite() && t > 0.0 && t <= crate::time::MAX_DURATION_SECS as f64)
+        {
+            return Err(format!(
+                "{dag}: dagrun_timeout {t} must be a positive number of seconds"
+            ));
+        }
+        if self.max_active_runs == Some(0) {
+            return Err(format!("{dag}: max_active_runs must be at least 1"));
+        }
+        if let Some(Schedule::Every { every }) = &self.schedule
+            && !(every.is_finite()
+                && *every >= 1.0
+                && *every <= crate::time::MAX_DURATION_SECS as f64)
+        {
+            return Err(format!(
+                "{dag}: schedule every {every} s: the interval must be 1 s to 100 years"
+            ));
+        }
         // Kahn's algorithm: every task must come out in topological order.
         let mut remaining: BTreeMap<&str, BTreeSet<&str>> = tasks
             .values()
@@ -301,13 +425,8 @@ mod tests {
 
     fn dag(tasks: Vec<TaskDefinition>) -> DagDefinition {
         DagDefinition {
-            dag_id: "d".into(),
-            description: None,
-            tags: vec![],
-            owners: None,
-            max_active_tasks: None,
-            relative_fileloc: None,
             tasks,
+            ..DagDefinition::new("d")
         }
     }
 

@@ -7,8 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::pass::{PassReport, SchedulerSettings, span};
 
 /// Adds to `report.next_due` the earliest of: a queued run's start, a running task instance's
-/// heartbeat deadline, a deferred one's trigger timeout, a claimed one's queued timeout, and
-/// the moment an executor holding claimed work counts as dead.
+/// heartbeat deadline, a deferred one's trigger timeout, a claimed one's queued timeout, the
+/// moment an executor holding claimed work counts as dead, a running run's timeout and a
+/// scheduled run's creation.
 pub(crate) async fn next_due(
     db: &Db,
     settings: &SchedulerSettings,
@@ -33,6 +34,17 @@ pub(crate) async fn next_due(
     .bind(at)
     .fetch_one(db.pool())
     .await?;
+    let (timeout, create): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT \
+         (SELECT MIN(r.start_date + CAST(d.dagrun_timeout * 1000000 AS BIGINT)) FROM dag_run r \
+          JOIN dag d ON d.dag_id = r.dag_id WHERE r.state = 'running' \
+          AND d.dagrun_timeout IS NOT NULL AND r.start_date IS NOT NULL), \
+         (SELECT MIN(next_dagrun_create_after) FROM dag WHERE timetable IS NOT NULL \
+          AND CAST(is_paused AS INTEGER) = 0 AND next_dagrun_create_after < $1)",
+    )
+    .bind(crate::creation::NEVER)
+    .fetch_one(db.pool())
+    .await?;
     let executor: Option<i64> = sqlx::query_scalar(
         "SELECT MIN(e.latest_heartbeat) FROM executor e WHERE e.end_date IS NULL AND e.id IN \
          (SELECT queued_by FROM task_instance WHERE state = 'queued' AND queued_by IS NOT NULL)",
@@ -50,6 +62,8 @@ pub(crate) async fn next_due(
         after(trigger, past),
         after(queued, span(settings.queued_timeout) + past),
         after(executor, span(settings.executor_timeout) + past),
+        after(timeout, past),
+        create.map(from_micros),
     ];
     for due in candidates.into_iter().flatten() {
         report.due_at(due.max(now));

@@ -4,14 +4,18 @@
 //! * [`pass`]: one pass over the store: runs, timed transitions, trigger rules, admission.
 //! * [`rules`]: trigger rules and retry delays, pure functions.
 //! * [`service`]: the [`Scheduler`] service: leadership, and when passes run.
+//! * [`timetable`]: the data intervals of scheduled DAGs (cron with time zones, intervals).
 
 mod admission;
+pub mod backfill;
+pub mod creation;
 mod due;
 pub mod pass;
 pub mod rules;
 mod runs;
 pub mod service;
 mod timed;
+pub mod timetable;
 
 pub use pass::{PassReport, SchedulerSettings, schedule};
 pub use service::Scheduler;

@@ -5,14 +5,14 @@
 //! on PostgreSQL, the write lock on SQLite), so several schedulers can run at once.
 
 use airlock_store::sql::Sql;
-use airlock_store::{Db, StoreResult, WriteTx, to_micros};
+use airlock_store::{Db, StoreResult, WriteTx};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use airlock_protocol::state::DagRunState;
 
-use crate::{admission, due, runs, timed};
+use crate::{admission, creation, due, runs, timed};
 
 /// Most ids bound in one statement.
 pub(crate) const CHUNK: usize = 500;
@@ -73,8 +73,12 @@ pub(crate) fn span(d: Duration) -> TimeDelta {
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassReport {
+    /// Scheduled runs created.
+    pub runs_created: u64,
     /// Runs that started.
     pub runs_started: u64,
+    /// Runs failed for taking longer than their `dagrun_timeout`.
+    pub runs_timed_out: u64,
     /// Runs that finished.
     pub runs_finished: u64,
     /// Task instances made ready to run.
@@ -108,7 +112,9 @@ impl PassReport {
 
     /// Whether anything changed.
     pub fn changed(&self) -> bool {
-        self.runs_started
+        self.runs_created
+            + self.runs_started
+            + self.runs_timed_out
             + self.runs_finished
             + self.scheduled
             + self.not_run
@@ -155,17 +161,9 @@ pub async fn schedule(
     now: DateTime<Utc>,
 ) -> StoreResult<PassReport> {
     let mut report = PassReport::default();
-    let at = to_micros(now);
+    creation::create_due_runs(db, now, &mut report).await?;
     let mut tx = db.begin_write().await?;
-    report.runs_started = sqlx::query(
-        "UPDATE dag_run SET state = 'running', start_date = COALESCE(start_date, $1) \
-         WHERE state = 'queued' AND run_after <= $1 AND dag_id NOT IN \
-         (SELECT dag_id FROM dag WHERE CAST(is_paused AS INTEGER) <> 0)",
-    )
-    .bind(at)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
+    timed::run_timeouts(&mut tx, now, &mut report).await?;
     // Zombies first: one retried without delay is scheduled by this same pass.
     timed::zombies(&mut tx, settings, now, &mut report).await?;
     timed::stale_queued(&mut tx, settings, now, &mut report).await?;
@@ -176,11 +174,36 @@ pub async fn schedule(
     // same pass.
     report.trigger_timeouts = airlock_store::triggers::expire_trigger_timeouts(db, now).await?;
 
+    let mut plans = runs::Plans::default();
+    // Twice when a run finished: a run waiting for a `max_active_runs` slot takes it (and its
+    // first tasks are scheduled) in the pass that freed it.
+    for _ in 0..2 {
+        let finished_before = report.runs_finished;
+        let mut tx = db.begin_write().await?;
+        runs::start_queued_runs(&mut tx, now, &mut report).await?;
+        tx.commit().await?;
+        advance_running_runs(db, settings, &mut plans, now, &mut report).await?;
+        if report.runs_finished == finished_before {
+            break;
+        }
+    }
+    admission::admit(db, now, &mut report).await?;
+    due::next_due(db, settings, now, &mut report).await?;
+    Ok(report)
+}
+
+/// Advances every running run, each in its own transaction.
+async fn advance_running_runs(
+    db: &Db,
+    settings: &SchedulerSettings,
+    plans: &mut runs::Plans,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
     let running: Vec<(String, String)> =
         sqlx::query_as("SELECT dag_id, run_id FROM dag_run WHERE state = 'running' ORDER BY id")
             .fetch_all(db.pool())
             .await?;
-    let mut plans = runs::Plans::default();
     for (dag_id, run_id) in &running {
         let mut tx = db.begin_write().await?;
         // Locked, and still running: another pass (a replica that has just lost the lead) or
@@ -196,19 +219,8 @@ pub async fn schedule(
         if state.as_deref() != Some(DagRunState::Running.as_str()) {
             continue;
         }
-        runs::advance_run(
-            &mut tx,
-            settings,
-            &mut plans,
-            dag_id,
-            run_id,
-            now,
-            &mut report,
-        )
-        .await?;
+        runs::advance_run(&mut tx, settings, plans, dag_id, run_id, now, report).await?;
         tx.commit().await?;
     }
-    admission::admit(db, now, &mut report).await?;
-    due::next_due(db, settings, now, &mut report).await?;
-    Ok(report)
+    Ok(())
 }

@@ -487,3 +487,76 @@ async fn finish_if_done(
     .rows_affected();
     Ok(())
 }
+
+/// Queued runs whose time has come start, oldest first, while fewer than `max_active_runs` of
+/// their kind run: a DAG's own runs count against the DAG's limit (16 by default), a
+/// backfill's against the backfill's. Runs of a paused DAG wait.
+pub(crate) async fn start_queued_runs(
+    tx: &mut WriteTx,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    #[derive(sqlx::FromRow)]
+    struct Queued {
+        id: i64,
+        dag_id: String,
+        backfill_id: Option<i64>,
+        dag_limit: Option<i64>,
+        backfill_limit: Option<i64>,
+    }
+    /// Most queued runs looked at in one pass.
+    const MAX_SCAN: i64 = 10_000;
+    let at = to_micros(now);
+    let queued: Vec<Queued> = sqlx::query_as(
+        "SELECT r.id, r.dag_id, r.backfill_id, d.max_active_runs AS dag_limit, \
+         b.max_active_runs AS backfill_limit FROM dag_run r \
+         LEFT JOIN dag d ON d.dag_id = r.dag_id LEFT JOIN backfill b ON b.id = r.backfill_id \
+         WHERE r.state = 'queued' AND r.run_after <= $1 \
+         AND COALESCE(CAST(d.is_paused AS INTEGER), 0) = 0 \
+         ORDER BY r.run_after, r.id LIMIT $2",
+    )
+    .bind(at)
+    .bind(MAX_SCAN)
+    .fetch_all(tx.conn())
+    .await?;
+    if queued.is_empty() {
+        return Ok(());
+    }
+    let dags: std::collections::BTreeSet<String> =
+        queued.iter().map(|q| q.dag_id.clone()).collect();
+    let mut q = Sql::new(
+        "SELECT dag_id, backfill_id, COUNT(*) FROM dag_run WHERE state = 'running' AND dag_id IN ",
+    );
+    q.bind_list(dags).push(" GROUP BY dag_id, backfill_id");
+    let (sql, args) = q.build();
+    let counts: Vec<(String, Option<i64>, i64)> =
+        sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
+    let mut running: HashMap<(String, Option<i64>), i64> =
+        counts.into_iter().map(|(d, b, n)| ((d, b), n)).collect();
+    let default_limit = i64::from(airlock_protocol::dag::DEFAULT_MAX_ACTIVE_RUNS);
+    let mut start = Vec::new();
+    for r in queued {
+        let limit = match r.backfill_id {
+            Some(_) => r.backfill_limit.unwrap_or(default_limit),
+            None => r.dag_limit.unwrap_or(default_limit),
+        };
+        let n = running.entry((r.dag_id, r.backfill_id)).or_insert(0);
+        if *n < limit {
+            *n += 1;
+            start.push(r.id);
+        }
+    }
+    for ids in start.chunks(CHUNK) {
+        let mut q =
+            Sql::new("UPDATE dag_run SET state = 'running', start_date = COALESCE(start_date, ");
+        q.bind(at)
+            .push(") WHERE state = 'queued' AND id IN ")
+            .bind_list(ids.iter().copied());
+        let (sql, args) = q.build();
+        report.runs_started += sqlx::query_with(sql, args)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+    }
+    Ok(())
+}

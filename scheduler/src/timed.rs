@@ -221,3 +221,50 @@ pub(crate) async fn stale_queued(
         .rows_affected();
     Ok(())
 }
+
+/// Running runs past their DAG's `dagrun_timeout` fail: what has not finished is skipped (a
+/// running task's supervisor learns it from its next heartbeat and stops the task), as Airflow
+/// does.
+pub(crate) async fn run_timeouts(
+    tx: &mut WriteTx,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    let at = to_micros(now);
+    let late: Vec<(i64, String, String, f64)> = sqlx::query_as(
+        "SELECT r.id, r.dag_id, r.run_id, d.dagrun_timeout FROM dag_run r \
+         JOIN dag d ON d.dag_id = r.dag_id WHERE r.state = 'running' \
+         AND d.dagrun_timeout IS NOT NULL AND r.start_date IS NOT NULL \
+         AND r.start_date + CAST(d.dagrun_timeout * 1000000 AS BIGINT) < $1",
+    )
+    .bind(at)
+    .fetch_all(tx.conn())
+    .await?;
+    for (id, dag_id, run_id, timeout) in late {
+        sqlx::query(
+            "UPDATE task_instance SET state = 'skipped', end_date = $3, updated_at = $3 \
+             WHERE dag_id = $1 AND run_id = $2 AND (state IS NULL OR state IN \
+             ('scheduled', 'queued', 'running', 'deferred', 'up_for_retry', \
+              'up_for_reschedule', 'restarting'))",
+        )
+        .bind(&dag_id)
+        .bind(&run_id)
+        .bind(at)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query(
+            "UPDATE dag_run SET state = 'failed', end_date = $2, \
+             note = COALESCE(note, $3) WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(format!(
+            "timed out: the run took longer than its dagrun_timeout ({timeout} s)"
+        ))
+        .execute(tx.conn())
+        .await?;
+        tracing::info!(%dag_id, %run_id, timeout, "run timed out");
+        report.runs_timed_out += 1;
+    }
+    Ok(())
+}

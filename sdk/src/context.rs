@@ -57,6 +57,24 @@ impl<'a> Context<'a> {
         &self.startup.ti_context.dag_run
     }
 
+    /// The run's logical date: the start of its data interval for a scheduled run.
+    pub fn logical_date(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.dag_run().logical_date
+    }
+
+    /// The run's data interval `[start, end)` (the period a scheduled run processes).
+    pub fn data_interval(
+        &self,
+    ) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+        let run = self.dag_run();
+        run.data_interval_start.zip(run.data_interval_end)
+    }
+
+    /// How the run came to be (`scheduled`, `manual`, `backfill`, ...).
+    pub fn run_type(&self) -> airlock_protocol::state::DagRunType {
+        self.dag_run().run_type
+    }
+
     /// The run's configuration (`--conf`).
     pub fn conf(&self) -> JsonObject {
         self.dag_run().conf.clone().unwrap_or_default()

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_protocol::dag::{DagDefinition, TaskDefinition, TriggerRule};
+use airlock_protocol::dag::{DagDefinition, Schedule, TaskDefinition, TriggerRule};
 
 use crate::operator::Operator;
 
@@ -126,12 +126,7 @@ impl Dag {
         Self {
             def: DagDefinition {
                 relative_fileloc: Some(format!("dags/{dag_id}")),
-                dag_id,
-                description: None,
-                tags: Vec::new(),
-                owners: None,
-                max_active_tasks: None,
-                tasks: Vec::new(),
+                ..DagDefinition::new(dag_id)
             },
             tasks: BTreeMap::new(),
         }
@@ -152,6 +147,59 @@ impl Dag {
     /// Most task instances of this DAG (over all its runs) queued or running at once.
     pub fn max_active_tasks(mut self, n: u32) -> Self {
         self.def.max_active_tasks = Some(n);
+        self
+    }
+
+    /// Runs on a schedule: a five-field cron expression (`"0 3 * * *"`, read in the DAG's
+    /// [`timezone`](Self::timezone)) or a preset (`"@hourly"`, `"@daily"`, `"@weekly"`,
+    /// `"@monthly"`, `"@quarterly"`, `"@yearly"`, `"@once"`). Each run covers the data interval
+    /// from one tick to the next and starts when it ends.
+    pub fn schedule(mut self, cron: impl Into<String>) -> Self {
+        self.def.schedule = Some(Schedule::Cron(cron.into()));
+        self
+    }
+
+    /// Runs every `interval`, intervals starting at the start date.
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.def.schedule = Some(Schedule::Every {
+            every: interval.as_secs_f64(),
+        });
+        self
+    }
+
+    /// The IANA time zone a cron schedule is read in (`"Europe/Amsterdam"`; default UTC).
+    pub fn timezone(mut self, tz: impl Into<String>) -> Self {
+        self.def.timezone = Some(tz.into());
+        self
+    }
+
+    /// The first data interval starts at or after `at`.
+    pub fn start_date(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.def.start_date = Some(at);
+        self
+    }
+
+    /// No data interval starts after `at`.
+    pub fn end_date(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.def.end_date = Some(at);
+        self
+    }
+
+    /// Create a run for every interval since the start date (default: only the latest).
+    pub fn catchup(mut self, catchup: bool) -> Self {
+        self.def.catchup = catchup;
+        self
+    }
+
+    /// Most runs running at once (default 16); further due runs wait in `queued`.
+    pub fn max_active_runs(mut self, n: u32) -> Self {
+        self.def.max_active_runs = Some(n);
+        self
+    }
+
+    /// Fails a run that takes longer than `timeout` and stops its running tasks.
+    pub fn dagrun_timeout(mut self, timeout: Duration) -> Self {
+        self.def.dagrun_timeout = Some(timeout.as_secs_f64());
         self
     }
 

@@ -42,6 +42,16 @@ pub enum BundleError {
         /// What it said.
         message: String,
     },
+    /// The server refused one of the bundle's DAGs (the others registered).
+    #[error("bundle {bundle}: DAG {dag_id} refused: {message}")]
+    RefusedDag {
+        /// The bundle.
+        bundle: String,
+        /// The DAG.
+        dag_id: String,
+        /// Why.
+        message: String,
+    },
     /// The server refused the registration.
     #[error("registering bundle {bundle}: {source}")]
     Register {
@@ -157,6 +167,13 @@ impl BundleSync {
             match client.register_bundle(&def).await {
                 Ok(r) => {
                     self.seen.insert(path, fingerprint);
+                    report
+                        .failed
+                        .extend(r.refused.into_iter().map(|d| BundleError::RefusedDag {
+                            bundle: r.bundle.clone(),
+                            dag_id: d.dag_id,
+                            message: d.message,
+                        }));
                     report.registered.push((r.bundle, r.dags));
                 }
                 Err(source) => report.failed.push(BundleError::Register {

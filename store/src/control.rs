@@ -1,8 +1,8 @@
 //! What the control API reads and writes beyond the task routes: DAG listings, bundle
 //! registration, pausing, and run details.
 
-use airlock_protocol::api::{DagSummary, RunDetails, RunSummary, TaskInstanceSummary};
-use airlock_protocol::dag::BundleDefinition;
+use airlock_protocol::api::{DagSummary, RefusedDag, RunDetails, RunSummary, TaskInstanceSummary};
+use airlock_protocol::dag::{BundleDefinition, DagDefinition, DagTiming, Schedule};
 use airlock_protocol::state::{DagRunState, TaskInstanceState};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -33,11 +33,15 @@ pub async fn list_dags(db: &Db) -> DbResult<Vec<DagSummary>> {
         state: Option<String>,
         start_date: Option<i64>,
         end_date: Option<i64>,
+        timetable: Option<String>,
+        next_dagrun: Option<i64>,
+        next_dagrun_create_after: Option<i64>,
     }
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT d.dag_id, d.description, d.bundle_name, CAST(d.is_paused AS INTEGER) AS is_paused, \
          d.tags, (SELECT COUNT(*) FROM dag_task t WHERE t.dag_id = d.dag_id) AS task_count, \
-         r.run_id, r.state, r.start_date, r.end_date FROM dag d \
+         r.run_id, r.state, r.start_date, r.end_date, d.timetable, d.next_dagrun, \
+         d.next_dagrun_create_after FROM dag d \
          LEFT JOIN dag_run r ON r.id = (SELECT MAX(id) FROM dag_run x WHERE x.dag_id = d.dag_id) \
          ORDER BY d.dag_id",
     )
@@ -56,7 +60,24 @@ pub async fn list_dags(db: &Db) -> DbResult<Vec<DagSummary>> {
                 }),
                 _ => None,
             };
+            let timing: Option<DagTiming> = r
+                .timetable
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt("dag", format!("timetable: {e}")))?;
+            // The create-after of a finished timetable is a far sentinel, not a moment.
+            let next = r.next_dagrun.zip(r.next_dagrun_create_after);
             Ok(DagSummary {
+                schedule: timing.map(|t| match t.schedule {
+                    Schedule::Cron(c) => match t.timezone {
+                        Some(tz) if tz != "UTC" => format!("{c} ({tz})"),
+                        _ => c,
+                    },
+                    Schedule::Every { every } => format!("every {every}s"),
+                }),
+                next_dagrun: next.map(|(n, _)| from_micros(n)),
+                next_dagrun_create_after: next.map(|(_, c)| from_micros(c)),
                 tags: serde_json::from_str(&r.tags)
                     .map_err(|e| corrupt("dag", format!("tags: {e}")))?,
                 dag_id: r.dag_id,
@@ -84,20 +105,32 @@ pub async fn set_paused(db: &Db, dag_id: &str, paused: bool) -> StoreResult<()> 
     Ok(())
 }
 
-/// Registers (creates or updates) every DAG a bundle declares, after validating them. A DAG id
-/// another bundle already registered is a conflict.
+/// Registers (creates or updates) the DAGs a bundle declares that are valid; the invalid ones
+/// are refused with why, and the others still register. A DAG id another bundle already
+/// registered is a conflict for the whole bundle.
 pub async fn register_bundle(
     db: &Db,
     bundle: &BundleDefinition,
     now: DateTime<Utc>,
-) -> StoreResult<Vec<String>> {
-    for dag in &bundle.dags {
-        dag.validate()
-            .map_err(|e| StoreError::rejected("invalid_dag", e))?;
-    }
+) -> StoreResult<(Vec<String>, Vec<RefusedDag>)> {
+    let mut refused = Vec::new();
+    let valid: Vec<&DagDefinition> = bundle
+        .dags
+        .iter()
+        .filter(|dag| match dag.validate() {
+            Ok(()) => true,
+            Err(message) => {
+                refused.push(RefusedDag {
+                    dag_id: dag.dag_id.clone(),
+                    message,
+                });
+                false
+            }
+        })
+        .collect();
     let mut tx = db.begin_write().await?;
-    let mut registered = Vec::with_capacity(bundle.dags.len());
-    for dag in &bundle.dags {
+    let mut registered = Vec::with_capacity(valid.len());
+    for dag in valid {
         let owner: Option<Option<String>> =
             sqlx::query_scalar("SELECT bundle_name FROM dag WHERE dag_id = $1")
                 .bind(&dag.dag_id)
@@ -120,7 +153,7 @@ pub async fn register_bundle(
         registered.push(dag.dag_id.clone());
     }
     tx.commit().await?;
-    Ok(registered)
+    Ok((registered, refused))
 }
 
 /// A run and its task instances.

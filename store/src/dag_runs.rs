@@ -14,7 +14,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::rows::{DAG_RUN_COLUMNS, DagRunRecord, DagRunRow, TaskInstance};
 use crate::sql::Sql;
 use crate::task_instances::archive_current_try;
-use crate::{Db, DbResult, to_micros};
+use crate::{Db, DbResult, WriteTx, to_micros};
 
 /// Reads one DAG run.
 pub async fn get_dag_run<'e, E>(e: E, dag_id: &str, run_id: &str) -> DbResult<Option<DagRunRecord>>
@@ -65,6 +65,10 @@ pub struct NewDagRun {
     pub partition_key: Option<String>,
     /// Note.
     pub note: Option<String>,
+    /// Its data interval (default: the logical date at both ends).
+    pub data_interval: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The backfill it belongs to.
+    pub backfill_id: Option<i64>,
 }
 
 fn already_exists(dag_id: &str, run_id: &str) -> StoreError {
@@ -92,7 +96,9 @@ pub async fn insert_dag_run(
     let res = sqlx::query_scalar::<_, i64>(
         "INSERT INTO dag_run (dag_id, run_id, logical_date, data_interval_start, data_interval_end, \
          run_after, start_date, run_type, state, conf, triggering_user_name, partition_key, note, \
-         created_at) VALUES ($1, $2, $3, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         created_at, backfill_id) \
+         VALUES ($1, $2, $3, COALESCE($13, $3), COALESCE($14, $3), $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12, $15) RETURNING id",
     )
     .bind(&run.dag_id)
     .bind(&run.run_id)
@@ -106,6 +112,9 @@ pub async fn insert_dag_run(
     .bind(run.partition_key.as_deref())
     .bind(run.note.as_deref())
     .bind(to_micros(now))
+    .bind(run.data_interval.map(|(s, _)| to_micros(s)))
+    .bind(run.data_interval.map(|(_, e)| to_micros(e)))
+    .bind(run.backfill_id)
     .fetch_one(conn)
     .await;
     match res {
@@ -211,6 +220,8 @@ pub async fn trigger_dag_run(
         triggering_user_name: None,
         partition_key: p.partition_key.clone(),
         note: p.note.clone(),
+        data_interval: None,
+        backfill_id: None,
     };
     create_queued_run(db, &run, now).await
 }
@@ -229,8 +240,24 @@ pub async fn create_queued_run(db: &Db, run: &NewDagRun, now: DateTime<Utc>) -> 
             format!("DAG {dag_id} is paused; unpause it before triggering runs"),
         ));
     }
-    if get_dag_run(tx.conn(), dag_id, run_id).await?.is_some() {
+    if !create_run(&mut tx, run, now).await? {
         return Err(already_exists(dag_id, run_id));
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates `run` and a task instance (no state yet) per task of its DAG, in `tx`; false (and
+/// nothing written) when a run with its id exists. The scheduler's scheduled runs and backfills
+/// come through here, so a replayed creation is a no-op.
+pub async fn create_run(
+    tx: &mut WriteTx,
+    run: &NewDagRun,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
+    if get_dag_run(tx.conn(), dag_id, run_id).await?.is_some() {
+        return Ok(false);
     }
     insert_dag_run(tx.conn(), run, now).await?;
     let tasks: Vec<NewTaskInstance> = dag_tasks(tx.conn(), dag_id)
@@ -239,8 +266,7 @@ pub async fn create_queued_run(db: &Db, run: &NewDagRun, now: DateTime<Utc>) -> 
         .map(NewTaskInstance::of_task)
         .collect();
     insert_task_instances(tx.conn(), dag_id, run_id, &tasks, Uuid::now_v7(), now).await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// `POST /dag-runs/{dag_id}/{run_id}/clear`: puts the run back to queued and its task
@@ -266,6 +292,19 @@ pub async fn clear_dag_run(
             "DAG run with run_id: '{run_id}' not found for DAG '{dag_id}'"
         )));
     }
+    clear_run(&mut tx, dag_id, run_id, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Clears run `run_id` of `dag_id` in `tx` (locked by the caller): back to `queued`, its task
+/// instances back to no state (running ones to `restarting`), each with its retries again.
+pub async fn clear_run(
+    tx: &mut WriteTx,
+    dag_id: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let at = to_micros(now);
     // Finished tries go to the history (their task instances get fresh ids); the next try
     // gets the next number.
@@ -280,7 +319,7 @@ pub async fn clear_dag_run(
     let mut next_try: Vec<String> = Vec::with_capacity(ran.len());
     for id in ran {
         if let Ok(old) = Uuid::parse_str(&id) {
-            next_try.push(archive_current_try(&mut tx, old, at).await?.to_string());
+            next_try.push(archive_current_try(tx, old, at).await?.to_string());
         }
     }
     next_try.extend(
@@ -333,7 +372,6 @@ pub async fn clear_dag_run(
     .bind(run_id)
     .execute(tx.conn())
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! DAGs and the tasks they declare.
 
 use airlock_protocol::api::DagResponse;
-use airlock_protocol::dag::{DagDefinition, TaskDefinition, TriggerRule};
+use airlock_protocol::dag::{DagDefinition, DagTiming, TaskDefinition, TriggerRule};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Executor};
@@ -35,6 +35,15 @@ pub struct DagSpec {
     /// Most of its task instances queued or running at once.
     #[serde(default)]
     pub max_active_tasks: Option<u32>,
+    /// When it runs on its own (none: only when triggered).
+    #[serde(default)]
+    pub timing: Option<DagTiming>,
+    /// Most runs running at once.
+    #[serde(default)]
+    pub max_active_runs: Option<u32>,
+    /// Seconds a run may take.
+    #[serde(default)]
+    pub dagrun_timeout: Option<f64>,
     /// Whether the scheduler skips it (applies when the DAG is first registered; re-registering
     /// keeps the current setting).
     #[serde(default)]
@@ -56,6 +65,9 @@ impl DagSpec {
             tags: dag.tags.clone(),
             description: dag.description.clone(),
             max_active_tasks: dag.max_active_tasks,
+            timing: dag.timing(),
+            max_active_runs: dag.max_active_runs,
+            dagrun_timeout: dag.dagrun_timeout,
             is_paused: false,
             tasks: dag.tasks.clone(),
         }
@@ -69,21 +81,46 @@ fn to_json<T: Serialize>(table: &'static str, v: &T) -> DbResult<String> {
     })
 }
 
-/// Creates or replaces a DAG and its task list (the pause flag is only set on creation).
+/// Creates or replaces a DAG and its task list (the pause flag is only set on creation). A
+/// changed timetable makes the scheduler compute the DAG's next run afresh; the intervals it
+/// already ran are kept (a run is never created twice for one).
 pub async fn upsert_dag(
     conn: &mut AnyConnection,
     spec: &DagSpec,
     now: DateTime<Utc>,
 ) -> DbResult<()> {
+    let timetable = spec
+        .timing
+        .as_ref()
+        .map(|t| to_json("dag", t))
+        .transpose()?;
+    let stored: Option<Option<String>> =
+        sqlx::query_scalar("SELECT timetable FROM dag WHERE dag_id = $1")
+            .bind(&spec.dag_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if stored.is_some_and(|s| s != timetable) {
+        sqlx::query(
+            "UPDATE dag SET next_dagrun = NULL, next_dagrun_data_interval_start = NULL, \
+             next_dagrun_data_interval_end = NULL, next_dagrun_create_after = NULL \
+             WHERE dag_id = $1",
+        )
+        .bind(&spec.dag_id)
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO dag (dag_id, is_paused, bundle_name, bundle_version, relative_fileloc, owners, \
-         tags, description, max_active_tasks, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+         tags, description, max_active_tasks, timetable, max_active_runs, dagrun_timeout, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, $10, $10) \
          ON CONFLICT (dag_id) DO UPDATE SET \
          bundle_name = excluded.bundle_name, bundle_version = excluded.bundle_version, \
          relative_fileloc = excluded.relative_fileloc, owners = excluded.owners, \
          tags = excluded.tags, description = excluded.description, \
-         max_active_tasks = excluded.max_active_tasks, updated_at = excluded.updated_at",
+         max_active_tasks = excluded.max_active_tasks, timetable = excluded.timetable, \
+         max_active_runs = excluded.max_active_runs, dagrun_timeout = excluded.dagrun_timeout, \
+         updated_at = excluded.updated_at",
     )
     .bind(&spec.dag_id)
     .bind(spec.is_paused)
@@ -95,6 +132,9 @@ pub async fn upsert_dag(
     .bind(spec.description.as_deref())
     .bind(spec.max_active_tasks.map(i64::from))
     .bind(to_micros(now))
+    .bind(timetable)
+    .bind(spec.max_active_runs.map(i64::from))
+    .bind(NullableF64(spec.dagrun_timeout))
     .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM dag_task WHERE dag_id = $1")

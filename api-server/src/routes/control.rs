@@ -5,9 +5,9 @@ use airlock_store as store;
 use std::time::Duration;
 
 use airlock_protocol::api::{
-    BundleRegistered, DagList, DagPatch, ExecutorEvent, ExecutorEventResponse,
-    ExecutorRegistration, HTTPExceptionResponse, RunDetails, TaskLogChunk, TickRequest,
-    TickResponse, TriggerRunRequest, Workload,
+    BackfillRequest, BackfillResponse, BundleRegistered, DagList, DagPatch, ExecutorEvent,
+    ExecutorEventResponse, ExecutorRegistration, HTTPExceptionResponse, RefusedDag, RunDetails,
+    TaskLogChunk, TickRequest, TickResponse, TriggerRunRequest, Workload,
 };
 use airlock_protocol::dag::BundleDefinition;
 use airlock_protocol::state::{DagRunState, DagRunType, TaskInstanceState};
@@ -43,21 +43,22 @@ pub async fn list_dags(State(s): State<AppState>, _: AdminCaller) -> ApiResult<J
     }))
 }
 
-/// Register (create or update) the DAGs a bundle declares (what `<bundle> dags` prints).
+/// Register (create or update) the DAGs a bundle declares (what `<bundle> dags` prints). A DAG
+/// that is invalid (a bad schedule, a cycle...) is refused with why; the others register.
 #[utoipa::path(put, path = "/airlock/control/bundles/{bundle}", tag = "Airlock Control",
     params(("bundle" = String, Path, description = "Bundle name (its executable's file name)")),
     request_body = BundleDefinition,
     responses(
-        (status = 200, description = "Registered", body = BundleRegistered),
+        (status = 200, description = "Registered (`refused` lists the DAGs that were not)", body = BundleRegistered),
         (status = 409, description = "A DAG id belongs to another bundle", body = HTTPExceptionResponse),
         (status = 400, description = "The body names another bundle", body = HTTPExceptionResponse),
-        (status = 422, description = "An invalid DAG (unknown upstream, cycle, ...)", body = HTTPExceptionResponse)),
+        (status = 422, description = "Every DAG of the bundle is invalid (unknown upstream, cycle, bad schedule...)", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
 pub async fn register_bundle(
     State(s): State<AppState>,
     _: AdminCaller,
     Path(bundle): Path<String>,
-    JsonBody(def): JsonBody<BundleDefinition>,
+    JsonBody(mut def): JsonBody<BundleDefinition>,
 ) -> ApiResult<Json<BundleRegistered>> {
     if def.bundle != bundle {
         return Err(StoreError::invalid(
@@ -69,9 +70,35 @@ pub async fn register_bundle(
         )
         .into());
     }
-    let dags = store::control::register_bundle(&s.db, &def, store::now()).await?;
+    // Timetables are checked here, where the scheduler's parser is; the store checks the rest.
+    let mut refused = Vec::new();
+    def.dags.retain(|dag| {
+        let Some(timing) = dag.timing() else {
+            return true;
+        };
+        match airlock_scheduler::timetable::Timetable::new(&dag.dag_id, &timing) {
+            Ok(_) => true,
+            Err(e) => {
+                refused.push(RefusedDag {
+                    dag_id: dag.dag_id.clone(),
+                    message: e.to_string(),
+                });
+                false
+            }
+        }
+    });
+    let (dags, more) = store::control::register_bundle(&s.db, &def, store::now()).await?;
+    refused.extend(more);
+    if dags.is_empty() && !refused.is_empty() {
+        let messages: Vec<&str> = refused.iter().map(|r| r.message.as_str()).collect();
+        return Err(StoreError::rejected("invalid_dag", messages.join("; ")).into());
+    }
     s.hub.publish(Topic::Changed);
-    Ok(Json(BundleRegistered { bundle, dags }))
+    Ok(Json(BundleRegistered {
+        bundle,
+        dags,
+        refused,
+    }))
 }
 
 /// Pause or unpause a DAG.
@@ -125,11 +152,36 @@ pub async fn trigger_run(
         triggering_user_name: Some(caller.0.subject.clone()),
         partition_key: None,
         note: p.note,
+        data_interval: None,
+        backfill_id: None,
     };
     store::dag_runs::create_queued_run(&s.db, &run, now).await?;
     s.hub.publish(Topic::Changed);
     let details = store::control::run_details(&s.db, &dag_id, &run_id).await?;
     Ok((StatusCode::CREATED, Json(details)))
+}
+
+/// Backfill a scheduled DAG: a run for every interval that starts in `[from_date, to_date]`
+/// (existing runs cleared or left alone as `reprocess` says), or with `dry_run`, only the plan.
+#[utoipa::path(post, path = "/airlock/control/dags/{dag_id}/backfills", tag = "Airlock Control",
+    params(("dag_id" = String, Path, description = "DAG id")),
+    request_body = BackfillRequest,
+    responses(
+        (status = 200, description = "What the backfill does with each interval", body = BackfillResponse),
+        (status = 404, description = "No such DAG", body = HTTPExceptionResponse),
+        (status = 400, description = "A reversed range, a DAG without a schedule, too many intervals", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn backfill(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path(dag_id): Path<String>,
+    JsonBody(req): JsonBody<BackfillRequest>,
+) -> ApiResult<Json<BackfillResponse>> {
+    let answer = airlock_scheduler::backfill::backfill(&s.db, &dag_id, &req, store::now()).await?;
+    if answer.backfill_id.is_some() {
+        s.hub.publish(Topic::Changed);
+    }
+    Ok(Json(answer))
 }
 
 /// A run and its task instances.

@@ -167,6 +167,10 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
             get(control::get_run),
         )
         .route(
+            "/airlock/control/dags/{dag_id}/backfills",
+            post(control::backfill),
+        )
+        .route(
             "/airlock/control/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs",
             get(control::task_logs),
         )
@@ -262,6 +266,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         control::patch_dag,
         control::trigger_run,
         control::get_run,
+        control::backfill,
         control::task_logs,
         control::register_executor,
         control::retire_executor,

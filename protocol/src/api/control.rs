@@ -46,6 +46,16 @@ pub struct DagSummary {
     /// Its most recent run.
     #[serde(default)]
     pub latest_run: Option<RunSummary>,
+    /// Its schedule as declared (a cron expression, a preset, or `every <n>s`); none when it
+    /// only runs when triggered.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The logical date of its next scheduled run, once the scheduler has computed it.
+    #[serde(default)]
+    pub next_dagrun: Option<chrono::DateTime<chrono::Utc>>,
+    /// When that run will be created (its data interval's end).
+    #[serde(default)]
+    pub next_dagrun_create_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `GET /airlock/control/dags`.
@@ -64,6 +74,19 @@ pub struct BundleRegistered {
     pub bundle: String,
     /// DAGs registered (new or updated).
     pub dags: Vec<String>,
+    /// DAGs refused (an invalid schedule, a cycle...), each with why; the others registered.
+    #[serde(default)]
+    pub refused: Vec<RefusedDag>,
+}
+
+/// A DAG a registration refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct RefusedDag {
+    /// The DAG.
+    pub dag_id: String,
+    /// Why, naming the field and the value.
+    pub message: String,
 }
 
 /// `PATCH /airlock/control/dags/{dag_id}`.
@@ -276,4 +299,77 @@ pub enum ExecutorEventAction {
 pub struct ExecutorEventResponse {
     /// What was done.
     pub action: ExecutorEventAction,
+}
+
+/// Which existing runs a backfill runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Reprocess {
+    /// Only intervals without a run.
+    #[default]
+    None,
+    /// Also intervals whose run failed.
+    Failed,
+    /// Also intervals whose run finished (failed or succeeded).
+    Completed,
+}
+
+/// `POST /airlock/control/dags/{dag_id}/backfills`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// Intervals starting at or after this moment...
+    pub from_date: chrono::DateTime<chrono::Utc>,
+    /// ...and at or before this one.
+    pub to_date: chrono::DateTime<chrono::Utc>,
+    /// Which existing runs to run again.
+    #[serde(default)]
+    pub reprocess: Reprocess,
+    /// Most of the backfill's runs running at once (default 10).
+    #[serde(default)]
+    pub max_active_runs: Option<u32>,
+    /// Only say what would run.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a backfill does with one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillAction {
+    /// A new run.
+    Create,
+    /// The existing run, cleared and run again.
+    Clear,
+    /// Nothing: the interval has a run that is running, or that `reprocess` leaves alone.
+    Skip,
+}
+
+/// One interval of a backfill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct BackfillRun {
+    /// The interval's run (existing, or to be created).
+    pub run_id: String,
+    /// The interval's start.
+    pub logical_date: chrono::DateTime<chrono::Utc>,
+    /// What is done.
+    pub action: BackfillAction,
+    /// The existing run's state, if there is one.
+    #[serde(default)]
+    pub existing_state: Option<DagRunState>,
+}
+
+/// The answer to a backfill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct BackfillResponse {
+    /// The backfill's id (none for a dry run).
+    #[serde(default)]
+    pub backfill_id: Option<i64>,
+    /// Every interval in the range, in order.
+    pub runs: Vec<BackfillRun>,
 }

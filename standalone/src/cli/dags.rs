@@ -3,7 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use airlock_protocol::api::{JsonObject, TriggerRunRequest};
+use airlock_protocol::api::{
+    BackfillAction, BackfillRequest, JsonObject, Reprocess, TriggerRunRequest,
+};
 use airlock_protocol::state::DagRunState;
 use anyhow::Context;
 
@@ -44,6 +46,29 @@ pub enum DagsCommand {
         #[arg(long, default_value = super::outage::DEFAULT_MAX_OUTAGE, value_parser = airlock_protocol::time::parse_secs)]
         max_outage: std::time::Duration,
     },
+    /// Run a scheduled DAG for every interval that starts in a range.
+    Backfill {
+        /// The DAG.
+        dag_id: String,
+        /// First logical date (RFC 3339, e.g. `2026-01-01T00:00:00Z`).
+        #[arg(long, value_parser = parse_date)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// Last logical date.
+        #[arg(long, value_parser = parse_date)]
+        to: chrono::DateTime<chrono::Utc>,
+        /// Which intervals that already have a run to run again.
+        #[arg(long, value_enum, default_value = "none")]
+        reprocess: ReprocessArg,
+        /// Most of the backfill's runs at once (default 10).
+        #[arg(long)]
+        max_active_runs: Option<u32>,
+        /// Only list what would run.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop scheduling a DAG.
     Pause {
         /// The DAG.
@@ -54,6 +79,22 @@ pub enum DagsCommand {
         /// The DAG.
         dag_id: String,
     },
+}
+
+/// `--reprocess`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReprocessArg {
+    /// Only intervals without a run.
+    None,
+    /// Also intervals whose run failed.
+    Failed,
+    /// Also intervals whose run finished.
+    Completed,
+}
+
+fn parse_date(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    airlock_protocol::time::parse_rfc3339(s)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 date (2026-01-01T00:00:00Z): {e}"))
 }
 
 /// Runs a `dags` command; returns the process exit code.
@@ -74,6 +115,9 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
                         d.dag_id.clone(),
                         d.task_count.to_string(),
                         if d.is_paused { "yes" } else { "no" }.into(),
+                        d.schedule.clone().unwrap_or_else(|| "-".into()),
+                        d.next_dagrun
+                            .map_or("-".into(), |n| airlock_protocol::time::to_rfc3339(&n)),
                         d.latest_run
                             .as_ref()
                             .map_or("-".into(), |r| format!("{} ({})", r.run_id, r.state)),
@@ -84,7 +128,15 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             print!(
                 "{}",
                 table::render(
-                    &["DAG", "TASKS", "PAUSED", "LATEST RUN", "DESCRIPTION"],
+                    &[
+                        "DAG",
+                        "TASKS",
+                        "PAUSED",
+                        "SCHEDULE",
+                        "NEXT RUN",
+                        "LATEST RUN",
+                        "DESCRIPTION"
+                    ],
                     &rows
                 )
             );
@@ -129,6 +181,58 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             } else {
                 1
             })
+        }
+        DagsCommand::Backfill {
+            dag_id,
+            from,
+            to,
+            reprocess,
+            max_active_runs,
+            dry_run,
+            json,
+        } => {
+            let req = BackfillRequest {
+                from_date: from,
+                to_date: to,
+                reprocess: match reprocess {
+                    ReprocessArg::None => Reprocess::None,
+                    ReprocessArg::Failed => Reprocess::Failed,
+                    ReprocessArg::Completed => Reprocess::Completed,
+                },
+                max_active_runs,
+                dry_run,
+            };
+            let answer = client.backfill(&dag_id, &req).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(0);
+            }
+            let rows: Vec<Vec<String>> = answer
+                .runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        airlock_protocol::time::to_rfc3339(&r.logical_date),
+                        r.run_id.clone(),
+                        match r.action {
+                            BackfillAction::Create => "create",
+                            BackfillAction::Clear => "clear and rerun",
+                            BackfillAction::Skip => "skip",
+                        }
+                        .into(),
+                        r.existing_state.map_or("-".into(), |s| s.to_string()),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table::render(&["LOGICAL DATE", "RUN", "ACTION", "EXISTING"], &rows)
+            );
+            match answer.backfill_id {
+                Some(id) => println!("Backfill {id} of {dag_id}: {} intervals", rows.len()),
+                None => println!("Dry run: nothing was created"),
+            }
+            Ok(0)
         }
         DagsCommand::Pause { dag_id } => {
             client.set_dag_paused(&dag_id, true).await?;

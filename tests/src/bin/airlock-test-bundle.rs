@@ -635,6 +635,47 @@ fn map_edges() -> Dag {
         .task(Task::new("per_scalar", echo_item).map_over("scalar"))
 }
 
+/// Sleeps `conf.sleep_ms` (default 300 ms).
+fn nap(ctx: &mut Context<'_>) -> TaskResult {
+    let ms = ctx
+        .conf()
+        .get("sleep_ms")
+        .and_then(Value::as_u64)
+        .unwrap_or(300);
+    std::thread::sleep(Duration::from_millis(ms));
+    Ok(json!({"interval": ctx.data_interval().map(|(s, e)| [s.to_rfc3339(), e.to_rfc3339()])}))
+}
+
+/// DAGs the scheduler runs on its own. They are declared with their schedules only when
+/// `AIRLOCK_TEST_SCHEDULED_START` (RFC 3339) is set in the environment of `<bundle> dags`
+/// (the tests that want them set it); without it they are manual-only DAGs, so that other
+/// tests get no runs they did not ask for. Their tasks exist either way (a runner finds them).
+fn scheduled() -> Vec<Dag> {
+    let start = std::env::var("AIRLOCK_TEST_SCHEDULED_START")
+        .ok()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.with_timezone(&chrono::Utc));
+    let hourly = Dag::new("hourly").task(Task::new("ok", ok));
+    let latest = Dag::new("latest").task(Task::new("ok", ok));
+    let serial = Dag::new("serial").task(Task::new("nap", nap));
+    let slow = Dag::new("slow").task(Task::new("sleep", sleep));
+    let Some(start) = start else {
+        return vec![hourly, latest, serial, slow];
+    };
+    vec![
+        hourly.schedule("@hourly").start_date(start).catchup(true),
+        latest.schedule("0 * * * *").start_date(start),
+        serial
+            .schedule("@hourly")
+            .start_date(start + chrono::TimeDelta::hours(7))
+            .catchup(true)
+            .max_active_runs(1),
+        slow.schedule("@once")
+            .start_date(start)
+            .dagrun_timeout(Duration::from_secs(3)),
+    ]
+}
+
 fn main() -> std::process::ExitCode {
     type TaskFn = fn(&mut Context<'_>) -> TaskResult;
     let tasks: Vec<(&str, TaskFn)> = vec![
@@ -667,7 +708,11 @@ fn main() -> std::process::ExitCode {
     for (id, f) in tasks {
         dag = dag.task(Task::new(id, f));
     }
-    Bundle::new("airlock-test-bundle")
+    let mut bundle = Bundle::new("airlock-test-bundle");
+    for d in scheduled() {
+        bundle = bundle.dag(d);
+    }
+    bundle
         .dag(dag)
         .dag(rules())
         .dag(wide(500))

@@ -377,3 +377,128 @@ both_backends!(
         assert!(kwargs.unwrap().contains("Trigger timeout"));
     }
 );
+
+both_backends!(
+    bad_schedules_are_refused_by_name_and_the_rest_registers,
+    |api| {
+        let good = json!({"dag_id": "good", "schedule": "@daily", "timezone": "Europe/Amsterdam",
+        "start_date": "2026-01-01T00:00:00Z", "tasks": [task("a", &[])]});
+        let bad = [
+            (
+                json!({"dag_id": "bad_cron", "schedule": "0 25 * * *", "tasks": []}),
+                "schedule",
+                "0 25 * * *",
+            ),
+            (
+                json!({"dag_id": "bad_tz", "schedule": "@hourly", "timezone": "Moon/Base", "tasks": []}),
+                "timezone",
+                "Moon/Base",
+            ),
+            (
+                json!({"dag_id": "bad_dates", "schedule": "@hourly", "start_date": "2026-02-01T00:00:00Z",
+                "end_date": "2026-01-01T00:00:00Z", "tasks": []}),
+                "end_date",
+                "2026-01-01T00:00:00Z",
+            ),
+        ];
+        let mut dags = vec![good];
+        dags.extend(bad.iter().map(|(d, _, _)| d.clone()));
+        let r = register(&api, "b", Value::Array(dags)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["dags"], json!(["good"]));
+        let refused = body["refused"].as_array().unwrap();
+        assert_eq!(refused.len(), 3, "{body}");
+        for ((dag, field, value), got) in bad.iter().zip(refused) {
+            let message = got["message"].as_str().unwrap();
+            assert_eq!(got["dag_id"], dag["dag_id"]);
+            assert!(
+                message.contains(dag["dag_id"].as_str().unwrap())
+                    && message.contains(field)
+                    && message.contains(value),
+                "{message}"
+            );
+        }
+        // Only bad DAGs: nothing registers, 422 with every reason.
+        let only_bad = json!([bad[0].0.clone()]);
+        expect_error(
+            register(&api, "b", only_bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("invalid_dag"),
+        )
+        .await;
+        // The list shows the schedule (with its zone) and, once a pass ran, the next run.
+        api.schedule().await;
+        let list: Value = admin(&api, Method::GET, "/airlock/control/dags")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let good = &list["dags"][0];
+        assert_eq!(good["schedule"], "@daily (Europe/Amsterdam)");
+        assert!(good["next_dagrun"].is_string(), "{good}");
+    }
+);
+
+both_backends!(backfills_check_their_range_and_their_dag, |api| {
+    register(
+        &api,
+        "b",
+        json!([{"dag_id": "manual", "tasks": [task("a", &[])]},
+               {"dag_id": "daily", "schedule": "@daily", "start_date": "2026-01-01T00:00:00Z",
+                "tasks": [task("a", &[])]}]),
+    )
+    .await;
+    let backfill = |dag: &str, body: Value| {
+        admin(
+            &api,
+            Method::POST,
+            &format!("/airlock/control/dags/{dag}/backfills"),
+        )
+        .json(&body)
+    };
+    let range = json!({"from_date": "2026-01-05T00:00:00Z", "to_date": "2026-01-07T00:00:00Z",
+                       "dry_run": true});
+    let r = backfill("daily", range.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let plan: Value = r.json().await.unwrap();
+    assert_eq!(plan["backfill_id"], Value::Null);
+    assert_eq!(plan["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(plan["runs"][0]["action"], "create");
+    assert_eq!(
+        plan["runs"][0]["run_id"],
+        "backfill__2026-01-05T00:00:00+00:00"
+    );
+    let body = expect_error(
+        backfill(
+            "daily",
+            json!({"from_date": "2026-01-07T00:00:00Z", "to_date": "2026-01-05T00:00:00Z"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::BAD_REQUEST,
+        Some("reversed_range"),
+    )
+    .await;
+    assert!(
+        body["detail"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2026-01-07")
+    );
+    expect_error(
+        backfill("manual", range.clone()).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        Some("no_schedule"),
+    )
+    .await;
+    expect_error(
+        backfill("nope", range).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        None,
+    )
+    .await;
+});

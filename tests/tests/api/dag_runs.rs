@@ -16,6 +16,9 @@ async fn register(api: &TestApi, dag_id: &str, paused: bool) {
         tags: vec!["etl".into()],
         description: None,
         max_active_tasks: None,
+        timing: None,
+        max_active_runs: None,
+        dagrun_timeout: None,
         is_paused: paused,
         tasks: vec![
             TaskDefinition {

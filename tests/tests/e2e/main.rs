@@ -5,6 +5,7 @@ mod faults;
 mod fuzz;
 mod isolation;
 mod scheduler_service;
+mod schedules;
 mod slow_clients;
 mod standalone;
 mod supervisor;

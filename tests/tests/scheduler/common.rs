@@ -73,6 +73,8 @@ impl Store {
             triggering_user_name: None,
             partition_key: None,
             note: None,
+            data_interval: None,
+            backfill_id: None,
         };
         airlock_store::dag_runs::create_queued_run(&self.db, &new, self.t0)
             .await
