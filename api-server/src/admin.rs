@@ -128,6 +128,7 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
         timing: None,
         max_active_runs: None,
         dagrun_timeout: None,
+        notifiers: Vec::new(),
         is_paused: false,
         tasks,
     };

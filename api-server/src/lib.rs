@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod fence;
 pub mod guard;
+pub mod notifier;
 pub mod routes;
 pub mod server;
 pub mod state;

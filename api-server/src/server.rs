@@ -180,6 +180,18 @@ impl Server {
         if let Some(settings) = self.scheduler.take() {
             let scheduler = Scheduler::new(self.state.db.clone(), self.state.hub.clone(), settings);
             services.spawn(scheduler.run(stopped(self.stop.subscribe())));
+            // Delivery beside the scheduler, never inside its pass.
+            match crate::notifier::Notifier::new(
+                self.state.db.clone(),
+                self.state.hub.clone(),
+                self.state.cipher.clone(),
+                self.state.env_secrets.clone(),
+            ) {
+                Ok(notifier) => {
+                    services.spawn(notifier.run(stopped(self.stop.subscribe())));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot start the notifier"),
+            }
         }
         let limits = self.connections.clone();
         let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));

@@ -55,6 +55,15 @@ impl RetryPolicy {
         }
     }
 
+    /// The delay before attempt `n + 1` after `n` failed attempts (`n` ≥ 1), without jitter:
+    /// for retries whose count is stored rather than held in a [`Backoff`] (notifications).
+    pub fn delay_after(&self, failed: u32) -> Duration {
+        let doublings = failed.saturating_sub(1).min(30);
+        self.first_delay
+            .saturating_mul(1 << doublings)
+            .min(self.max_delay)
+    }
+
     fn builder(&self) -> backon::ExponentialBuilder {
         backon::ExponentialBuilder::new()
             .with_min_delay(self.first_delay)
@@ -110,6 +119,19 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_attempts_double_up_to_the_longest_delay() {
+        let p = RetryPolicy {
+            budget: Duration::MAX,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+        };
+        let delays: Vec<u64> = [1, 2, 3, 6, 7, 1000]
+            .map(|n| p.delay_after(n).as_secs())
+            .to_vec();
+        assert_eq!(delays, [1, 2, 4, 32, 60, 60]);
+    }
 
     #[test]
     fn delays_grow_with_jitter_and_stop_at_the_budget() {

@@ -181,9 +181,82 @@ pub struct DagDefinition {
     /// Seconds a run may take before it is failed and its running tasks stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dagrun_timeout: Option<f64>,
+    /// Who is told when its tasks fail, retry or succeed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifiers: Vec<NotifierDefinition>,
     /// Its tasks.
     pub tasks: Vec<TaskDefinition>,
 }
+
+/// A notifier: events of a DAG's tasks sent to an endpoint taken from a Connection. Delivered
+/// at least once, each with an idempotency key that stays the same across deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct NotifierDefinition {
+    /// How it delivers (only `webhook`: an HTTP POST of a JSON document).
+    #[serde(default)]
+    pub kind: NotifierKind,
+    /// The Connection holding the endpoint (`host`, `schema`, `port`, `login`/`password`,
+    /// extra `endpoint` and `headers`).
+    pub conn_id: String,
+    /// A task failed with no retry left.
+    #[serde(default = "yes")]
+    pub on_failure: bool,
+    /// A try failed and the task will be retried.
+    #[serde(default)]
+    pub on_retry: bool,
+    /// A task succeeded.
+    #[serde(default)]
+    pub on_success: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl NotifierDefinition {
+    /// A webhook to the endpoint of Connection `conn_id`, told of final failures only.
+    pub fn webhook(conn_id: impl Into<String>) -> Self {
+        Self {
+            kind: NotifierKind::Webhook,
+            conn_id: conn_id.into(),
+            on_failure: true,
+            on_retry: false,
+            on_success: false,
+        }
+    }
+
+    /// Whether it is told when a task fails with no retry left.
+    pub fn on_failure(mut self, yes: bool) -> Self {
+        self.on_failure = yes;
+        self
+    }
+
+    /// Whether it is told when a try fails and the task will be retried.
+    pub fn on_retry(mut self, yes: bool) -> Self {
+        self.on_retry = yes;
+        self
+    }
+
+    /// Whether it is told when a task succeeds.
+    pub fn on_success(mut self, yes: bool) -> Self {
+        self.on_success = yes;
+        self
+    }
+}
+
+/// How a notifier delivers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NotifierKind {
+    /// An HTTP POST of a JSON document.
+    #[default]
+    Webhook,
+}
+
+/// Most notifiers on one DAG.
+pub const MAX_NOTIFIERS: usize = 16;
 
 /// When a DAG runs on its own: a cron expression (five fields, read in the DAG's time zone),
 /// a preset (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, `@once`), or
@@ -291,6 +364,7 @@ impl DagDefinition {
             catchup: false,
             max_active_runs: None,
             dagrun_timeout: None,
+            notifiers: Vec::new(),
             tasks: Vec::new(),
         }
     }
@@ -371,6 +445,15 @@ impl DagDefinition {
             return Err(format!(
                 "{dag}: dagrun_timeout {t} must be a positive number of seconds"
             ));
+        }
+        if self.notifiers.len() > MAX_NOTIFIERS {
+            return Err(format!(
+                "{dag}: {} notifiers; at most {MAX_NOTIFIERS} are allowed",
+                self.notifiers.len()
+            ));
+        }
+        for n in &self.notifiers {
+            check_id("notifier connection", &n.conn_id).map_err(|e| format!("{dag}: {e}"))?;
         }
         if self.max_active_runs == Some(0) {
             return Err(format!("{dag}: max_active_runs must be at least 1"));

@@ -99,6 +99,8 @@ pub struct PassReport {
     pub requeued: u64,
     /// Deferred task instances whose trigger timed out.
     pub trigger_timeouts: u64,
+    /// Notifications recorded for delivery.
+    pub notifications: u64,
     /// The earliest moment at which something comes due with time (a retry delay, a reschedule
     /// date, a heartbeat or trigger deadline, a queued timeout); now when a bound left work
     /// for the next pass.
@@ -125,6 +127,7 @@ impl PassReport {
             + self.admitted
             + self.requeued
             + self.trigger_timeouts
+            + self.notifications
             > 0
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use airlock_protocol::dag::TaskDefinition;
+use airlock_protocol::dag::{NotifierDefinition, TaskDefinition};
 use airlock_protocol::state::TaskInstanceState;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -19,9 +19,24 @@ use crate::rules::{Decision, UpstreamCounts, evaluate};
 /// The plans of the DAGs a pass has needed so far (each loaded at most once per pass, and only
 /// for runs with something to decide).
 #[derive(Default)]
-pub(crate) struct Plans(HashMap<String, DagPlan>);
+pub(crate) struct Plans(
+    HashMap<String, DagPlan>,
+    HashMap<String, Vec<NotifierDefinition>>,
+);
 
 impl Plans {
+    async fn notifiers(
+        &mut self,
+        tx: &mut WriteTx,
+        dag_id: &str,
+    ) -> StoreResult<&[NotifierDefinition]> {
+        if !self.1.contains_key(dag_id) {
+            let n = airlock_store::notifications::dag_notifiers(tx, dag_id).await?;
+            self.1.insert(dag_id.to_owned(), n);
+        }
+        Ok(&self.1[dag_id])
+    }
+
     async fn get(&mut self, tx: &mut WriteTx, dag_id: &str) -> StoreResult<&DagPlan> {
         if !self.0.contains_key(dag_id) {
             let plan = DagPlan::load(tx, dag_id).await?;
@@ -125,6 +140,12 @@ pub(crate) async fn advance_run(
     if !waiting.is_empty() {
         let plan = plans.get(tx, dag_id).await?;
         decide(tx, settings, plan, &waiting, dag_id, run_id, now, report).await?;
+    }
+    // Before the run can finish, so that every try's event is seen while the run is running.
+    let notifiers = plans.notifiers(tx, dag_id).await?;
+    if !notifiers.is_empty() {
+        report.notifications +=
+            airlock_store::notifications::record_events(tx, dag_id, run_id, notifiers, now).await?;
     }
     finish_if_done(tx, plans, dag_id, run_id, to_micros(now), report).await
 }

@@ -165,6 +165,9 @@ impl Scheduler {
                 if report.admitted > 0 || report.requeued > 0 {
                     self.hub.publish(Topic::Work);
                 }
+                if report.notifications > 0 {
+                    self.hub.publish(Topic::Notifications);
+                }
                 if report.changed() {
                     tracing::debug!(?report, elapsed = ?started.elapsed(), "pass");
                 }

@@ -203,6 +203,12 @@ impl Dag {
         self
     }
 
+    /// Adds a notifier (e.g. `Notifier::webhook("alerts").on_retry(true)`).
+    pub fn notify(mut self, notifier: airlock_protocol::dag::NotifierDefinition) -> Self {
+        self.def.notifiers.push(notifier);
+        self
+    }
+
     /// Adds a task (replacing one with the same id).
     pub fn task(mut self, task: Task) -> Self {
         self.tasks.insert(task.def.task_id.clone(), task);

@@ -35,7 +35,7 @@ mod operator;
 mod runtime;
 pub mod triggers;
 
-pub use airlock_protocol::dag::TriggerRule;
+pub use airlock_protocol::dag::{NotifierDefinition as Notifier, TriggerRule};
 pub use airlock_task_runner::{Level, TaskLogger};
 pub use bundle::Bundle;
 pub use context::{Context, RETURN_VALUE};

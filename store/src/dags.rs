@@ -1,7 +1,9 @@
 //! DAGs and the tasks they declare.
 
 use airlock_protocol::api::DagResponse;
-use airlock_protocol::dag::{DagDefinition, DagTiming, TaskDefinition, TriggerRule};
+use airlock_protocol::dag::{
+    DagDefinition, DagTiming, NotifierDefinition, TaskDefinition, TriggerRule,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Executor};
@@ -44,6 +46,9 @@ pub struct DagSpec {
     /// Seconds a run may take.
     #[serde(default)]
     pub dagrun_timeout: Option<f64>,
+    /// Who is told of its tasks' failures, retries and successes.
+    #[serde(default)]
+    pub notifiers: Vec<NotifierDefinition>,
     /// Whether the scheduler skips it (applies when the DAG is first registered; re-registering
     /// keeps the current setting).
     #[serde(default)]
@@ -68,6 +73,7 @@ impl DagSpec {
             timing: dag.timing(),
             max_active_runs: dag.max_active_runs,
             dagrun_timeout: dag.dagrun_timeout,
+            notifiers: dag.notifiers.clone(),
             is_paused: false,
             tasks: dag.tasks.clone(),
         }
@@ -112,15 +118,15 @@ pub async fn upsert_dag(
     sqlx::query(
         "INSERT INTO dag (dag_id, is_paused, bundle_name, bundle_version, relative_fileloc, owners, \
          tags, description, max_active_tasks, timetable, max_active_runs, dagrun_timeout, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, $10, $10) \
+         notifiers, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, $14, $10, $10) \
          ON CONFLICT (dag_id) DO UPDATE SET \
          bundle_name = excluded.bundle_name, bundle_version = excluded.bundle_version, \
          relative_fileloc = excluded.relative_fileloc, owners = excluded.owners, \
          tags = excluded.tags, description = excluded.description, \
          max_active_tasks = excluded.max_active_tasks, timetable = excluded.timetable, \
          max_active_runs = excluded.max_active_runs, dagrun_timeout = excluded.dagrun_timeout, \
-         updated_at = excluded.updated_at",
+         notifiers = excluded.notifiers, updated_at = excluded.updated_at",
     )
     .bind(&spec.dag_id)
     .bind(spec.is_paused)
@@ -135,6 +141,11 @@ pub async fn upsert_dag(
     .bind(timetable)
     .bind(spec.max_active_runs.map(i64::from))
     .bind(NullableF64(spec.dagrun_timeout))
+    .bind(
+        (!spec.notifiers.is_empty())
+            .then(|| to_json("dag", &spec.notifiers))
+            .transpose()?,
+    )
     .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM dag_task WHERE dag_id = $1")

@@ -18,6 +18,7 @@ pub mod dag_runs;
 pub mod dags;
 pub mod error;
 pub mod executors;
+pub mod notifications;
 pub mod notify;
 pub mod rows;
 pub mod secret_file;

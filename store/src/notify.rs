@@ -31,10 +31,17 @@ pub enum Topic {
     Work,
     /// A trigger was created or freed. Wakes triggerers' claims.
     Triggers,
+    /// A pass recorded notifications. Wakes the notifier.
+    Notifications,
 }
 
 impl Topic {
-    const ALL: [Topic; 3] = [Topic::Changed, Topic::Work, Topic::Triggers];
+    const ALL: [Topic; 4] = [
+        Topic::Changed,
+        Topic::Work,
+        Topic::Triggers,
+        Topic::Notifications,
+    ];
 
     fn index(self) -> usize {
         self as usize
@@ -45,6 +52,7 @@ impl Topic {
             Topic::Changed => "changed",
             Topic::Work => "work",
             Topic::Triggers => "triggers",
+            Topic::Notifications => "notifications",
         }
     }
 
@@ -58,7 +66,7 @@ impl Topic {
 pub struct Hub(Arc<Inner>);
 
 struct Inner {
-    topics: [watch::Sender<u64>; 3],
+    topics: [watch::Sender<u64>; Topic::ALL.len()],
     /// Topics published here and not yet sent to other processes (a bit per topic), on
     /// PostgreSQL.
     outbox: Option<Outbox>,

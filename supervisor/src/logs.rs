@@ -197,6 +197,20 @@ impl TaskLog {
         self.write(fields);
     }
 
+    /// Writes the supervisor's last note after every output line queued before it (notes
+    /// otherwise go ahead of queued output).
+    pub async fn final_note(
+        &self,
+        level: &str,
+        event: impl Into<String>,
+        mut fields: Map<String, Value>,
+    ) {
+        fields.insert("level".into(), json!(level));
+        fields.insert("logger".into(), json!("airlock.supervisor"));
+        fields.insert("event".into(), json!(event.into()));
+        self.write_output(fields).await;
+    }
+
     async fn line(&self, source: Source, raw: &[u8]) {
         let text = String::from_utf8_lossy(raw);
         let text = text.trim_end();

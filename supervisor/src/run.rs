@@ -548,7 +548,7 @@ pub async fn run(
             serde_json::json!(cpu(u.user_time()) + cpu(u.system_time())),
         );
     }
-    log.note_with(
+    log.final_note(
         if matches!(outcome, Outcome::Done(_) | Outcome::Parked(_)) {
             "info"
         } else {
@@ -556,7 +556,8 @@ pub async fn run(
         },
         format!("task finished: {outcome:?} ({})", decision.reason),
         usage,
-    );
+    )
+    .await;
     drop(log);
     if let Err(e) = writer.finish().await {
         tracing::error!(error = %e, "could not finish writing the task log");

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use airlock_protocol::comms::{GetVariable, RetryTask, ToSupervisor};
 use airlock_sdk::{
-    Bundle, Context, Dag, Deferral, Operator, Task, TaskError, TaskResult, Trigger, TriggerRule,
+    Bundle, Context, Dag, Deferral, Notifier, Operator, Task, TaskError, TaskResult, Trigger,
+    TriggerRule,
 };
 use serde_json::{Map, Value, json};
 
@@ -720,6 +721,22 @@ fn main() -> std::process::ExitCode {
         .dag(map_edges())
         .dag(Dag::new("isolation").task(Task::new("probe", probe_isolation)))
         .dag(Dag::new("one").task(Task::new("ok", ok)))
+        .dag(
+            // Its notifiers' Connections are given by the tests that run it.
+            Dag::new("notified")
+                .notify(Notifier::webhook("sink_failures"))
+                .notify(
+                    Notifier::webhook("sink_all")
+                        .on_retry(true)
+                        .on_success(true),
+                )
+                .task(Task::new("ok", ok))
+                .task(
+                    Task::new("fail", fail)
+                        .retries(1)
+                        .retry_delay(Duration::ZERO),
+                ),
+        )
         .dag(Dag::new("sleeper").task(Task::new("sleep", sleep)))
         .dag(
             Dag::new("fenced").task(

@@ -19,6 +19,7 @@ async fn register(api: &TestApi, dag_id: &str, paused: bool) {
         timing: None,
         max_active_runs: None,
         dagrun_timeout: None,
+        notifiers: Vec::new(),
         is_paused: paused,
         tasks: vec![
             TaskDefinition {

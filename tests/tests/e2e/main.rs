@@ -4,6 +4,7 @@ mod api_server_process;
 mod faults;
 mod fuzz;
 mod isolation;
+mod notifications;
 mod scheduler_service;
 mod schedules;
 mod slow_clients;

@@ -1,0 +1,223 @@
+//! Webhook notifiers in `airlock standalone`: one POST per event a notifier wants, with its
+//! idempotency key, delivered once even when the server is killed between the failure and
+//! the delivery.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airlock_e2e::{Backend, Standalone, on_both_backends};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde_json::Value;
+
+/// A POST the sink received, and what it answered.
+#[derive(Debug, Clone)]
+struct Post {
+    path: String,
+    key: String,
+    body: Value,
+    answered: u16,
+}
+
+/// A local HTTP endpoint that records every POST and answers with the status it is told.
+#[derive(Clone, Default)]
+struct Sink {
+    posts: Arc<Mutex<Vec<Post>>>,
+    status: Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Sink {
+    async fn start() -> (Self, u16) {
+        let sink = Sink::default();
+        sink.answer(200);
+        async fn record(
+            State(sink): State<Sink>,
+            uri: Uri,
+            headers: HeaderMap,
+            body: String,
+        ) -> StatusCode {
+            let answered = sink.status.load(std::sync::atomic::Ordering::SeqCst);
+            sink.posts.lock().unwrap().push(Post {
+                path: uri.path().to_owned(),
+                key: headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned(),
+                body: serde_json::from_str(&body).unwrap_or(Value::Null),
+                answered,
+            });
+            StatusCode::from_u16(answered).unwrap()
+        }
+        let app = axum::Router::new()
+            .fallback(axum::routing::post(record))
+            .with_state(sink.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (sink, port)
+    }
+
+    fn answer(&self, status: u16) {
+        self.status
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn posts(&self) -> Vec<Post> {
+        self.posts.lock().unwrap().clone()
+    }
+}
+
+async fn start(backend: Backend) -> Option<(Standalone, Sink)> {
+    let (sink, port) = Sink::start().await;
+    let conn = |endpoint: &str| {
+        serde_json::json!({"conn_type": "http", "host": "127.0.0.1", "port": port,
+            "extra": {"endpoint": endpoint}})
+        .to_string()
+    };
+    let (failures, all) = (conn("/failures"), conn("/all"));
+    let env = [
+        ("AIRLOCK_CONN_SINK_FAILURES", failures.as_str()),
+        ("AIRLOCK_CONN_SINK_ALL", all.as_str()),
+        // Long enough that the restart below cannot make a zombie of a try in flight.
+        ("AIRLOCK_TASK_HEARTBEAT_TIMEOUT", "120"),
+    ];
+    Some((Standalone::start_with(backend, &env).await?, sink))
+}
+
+/// (recorded, delivered) notifications of run `run_id`.
+async fn outbox(sa: &Standalone, run_id: &str) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT COUNT(*), COUNT(delivered_at), CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM notification \
+         WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .fetch_one(sa.db.pool())
+    .await
+    .unwrap()
+}
+
+async fn until<T, F: Future<Output = Option<T>>>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+on_both_backends!(
+    webhooks_are_sent_once_per_wanted_event_even_across_a_crash,
+    start,
+    |setup| {
+        let (mut sa, sink) = setup;
+        let trigger = |run_id: &str| {
+            let out = sa.cli(&["dags", "trigger", "notified", "--run-id", run_id]);
+            assert_eq!(out.code, Some(0), "{out:?}");
+        };
+
+        // `fail` fails twice (one retry), `ok` succeeds: the failures-only notifier hears of
+        // the final failure; the other of the retry, the failure and the success.
+        trigger("n1");
+        until(Duration::from_secs(60), "n1's notifications", || async {
+            let (recorded, delivered, _) = outbox(&sa, "n1").await;
+            (recorded == 4 && delivered == 4).then_some(())
+        })
+        .await;
+        let posts = sink.posts();
+        let of = |path: &str| -> Vec<Post> {
+            posts.iter().filter(|p| p.path == path).cloned().collect()
+        };
+        let failures = of("/failures");
+        assert_eq!(failures.len(), 1, "{posts:#?}");
+        let f = &failures[0].body;
+        assert_eq!(f["event"], "failure");
+        assert_eq!(f["dag_id"], "notified");
+        assert_eq!(f["run_id"], "n1");
+        assert_eq!(f["task_id"], "fail");
+        assert_eq!(f["map_index"], -1);
+        assert_eq!(f["try_number"], 2);
+        assert_eq!(f["state"], "failed");
+        assert_eq!(
+            f["log"],
+            "dag_id=notified/run_id=n1/task_id=fail/attempt=2.log"
+        );
+        assert!(f["end_date"].is_string(), "{f}");
+        assert_eq!(f["idempotency_key"], failures[0].key.as_str());
+        let mut all: Vec<(String, String, i64)> = of("/all")
+            .iter()
+            .map(|p| {
+                (
+                    p.body["event"].as_str().unwrap().to_owned(),
+                    p.body["task_id"].as_str().unwrap().to_owned(),
+                    p.body["try_number"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                ("failure".to_owned(), "fail".to_owned(), 2),
+                ("retry".to_owned(), "fail".to_owned(), 1),
+                ("success".to_owned(), "ok".to_owned(), 1),
+            ]
+        );
+        let mut keys: Vec<&str> = posts.iter().map(|p| p.key.as_str()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 4, "a distinct key per notification: {posts:#?}");
+
+        // The endpoint is down when the next run fails; the server is killed while the
+        // notifications wait for their retry, then started again with the endpoint back.
+        sink.answer(503);
+        trigger("n2");
+        until(
+            Duration::from_secs(60),
+            "a failed delivery of n2's",
+            || async {
+                let (recorded, delivered, attempts) = outbox(&sa, "n2").await;
+                (recorded == 4 && delivered == 0 && attempts >= 4).then_some(())
+            },
+        )
+        .await;
+        sa.crash();
+        sink.answer(200);
+        sa.start_again();
+        until(Duration::from_secs(90), "n2's notifications", || async {
+            let (recorded, delivered, _) = outbox(&sa, "n2").await;
+            (recorded == 4 && delivered == 4).then_some(())
+        })
+        .await;
+        let n2: Vec<Post> = sink
+            .posts()
+            .into_iter()
+            .filter(|p| p.body["run_id"] == "n2")
+            .collect();
+        let mut accepted: Vec<&str> = n2
+            .iter()
+            .filter(|p| p.answered == 200)
+            .map(|p| p.key.as_str())
+            .collect();
+        accepted.sort();
+        let mut distinct = accepted.clone();
+        distinct.dedup();
+        assert_eq!(accepted.len(), 4, "each accepted once: {n2:#?}");
+        assert_eq!(distinct.len(), 4, "{n2:#?}");
+        assert!(
+            n2.iter().all(|p| distinct.contains(&p.key.as_str())),
+            "every attempt carried its notification's key: {n2:#?}"
+        );
+        let run_state: String = sqlx::query_scalar("SELECT state FROM dag_run WHERE run_id = 'n2'")
+            .fetch_one(sa.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(run_state, "failed");
+    }
+);
