@@ -104,6 +104,10 @@ pub struct TaskDefinition {
     /// Higher runs first.
     #[serde(default = "default_weight")]
     pub priority_weight: i64,
+    /// An error task (Digdag's `_error`): runs only once the rest of its run has failed, and
+    /// does not change the run's state. Its upstreams, if any, are error tasks too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error_task: bool,
 }
 
 impl TaskDefinition {
@@ -123,6 +127,7 @@ impl TaskDefinition {
             queue: default_queue(),
             task_group_id: None,
             priority_weight: default_weight(),
+            error_task: false,
         }
     }
 }
@@ -399,6 +404,18 @@ impl DagDefinition {
                     return Err(format!("{dag}: task {id:?} depends on unknown task {up:?}"));
                 }
             }
+            for up in &t.upstream {
+                if tasks[up.as_str()].error_task != t.error_task {
+                    return Err(if t.error_task {
+                        format!(
+                            "{dag}: error task {id:?} depends on {up:?}, which is not an error \
+                             task (error tasks run after the rest of the run has failed)"
+                        )
+                    } else {
+                        format!("{dag}: task {id:?} depends on error task {up:?}")
+                    });
+                }
+            }
             if let Some(source) = &t.map_over {
                 if !t.upstream.contains(source) {
                     return Err(format!(
@@ -581,5 +598,26 @@ mod tests {
         let mut neg = task("n", &[]);
         neg.retry_delay = -1.0;
         assert!(dag(vec![neg]).validate().unwrap_err().contains("negative"));
+        let error = |id: &str, up: &[&str]| TaskDefinition {
+            error_task: true,
+            ..task(id, up)
+        };
+        for (tasks, says) in [
+            (
+                vec![task("a", &[]), error("e", &["a"])],
+                "error task \"e\" depends on \"a\", which is not an error task",
+            ),
+            (
+                vec![error("e", &[]), task("a", &["e"])],
+                "task \"a\" depends on error task \"e\"",
+            ),
+        ] {
+            let err = dag(tasks).validate().unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+        assert_eq!(
+            dag(vec![task("a", &[]), error("e", &[]), error("f", &["e"])]).validate(),
+            Ok(())
+        );
     }
 }

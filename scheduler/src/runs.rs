@@ -204,6 +204,15 @@ async fn decide(
             let task = &plan.tasks[i];
             needed.extend(task.upstream.iter().cloned());
             needed.extend(task.map_over.iter().cloned());
+            // A first error task waits on the outcome of every other task.
+            if task.error_task && task.upstream.is_empty() {
+                needed.extend(
+                    plan.tasks
+                        .iter()
+                        .filter(|t| !t.error_task)
+                        .map(|t| t.task_id.clone()),
+                );
+            }
         }
     }
     let needed: Vec<String> = needed.into_iter().collect();
@@ -248,17 +257,23 @@ async fn decide(
     set_state(tx, TaskInstanceState::Removed, at, &orphans).await?;
 
     let mut decided: HashMap<TaskInstanceState, Vec<String>> = HashMap::new();
-    for task in &plan.tasks {
+    // Error tasks last, so that they see what this pass decided for the others.
+    let ordered = plan.tasks.iter().filter(|t| !t.error_task);
+    for task in ordered.chain(plan.tasks.iter().filter(|t| t.error_task)) {
         let Some(own) = by_task.get(&task.task_id).cloned() else {
             continue;
         };
-        let mut counts = UpstreamCounts::default();
-        for up in &task.upstream {
-            for &i in by_task.get(up).into_iter().flatten() {
-                counts.add(tis[i].state);
+        let decision = if task.error_task && task.upstream.is_empty() {
+            main_outcome(plan, &tis, &by_task)
+        } else {
+            let mut counts = UpstreamCounts::default();
+            for up in &task.upstream {
+                for &i in by_task.get(up).into_iter().flatten() {
+                    counts.add(tis[i].state);
+                }
             }
-        }
-        let decision = evaluate(task.trigger_rule, counts);
+            evaluate(task.trigger_rule, counts)
+        };
         if decision == Decision::Wait {
             continue;
         }
@@ -455,6 +470,45 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// What a first error task does: wait while any other task is unfinished, run if the run has
+/// failed (a leaf among the other tasks failed or could not run), else skip.
+fn main_outcome(plan: &DagPlan, tis: &[Ti], by_task: &BTreeMap<String, Vec<usize>>) -> Decision {
+    let mut failed = false;
+    for (i, task) in plan.tasks.iter().enumerate() {
+        if task.error_task {
+            continue;
+        }
+        for &j in by_task.get(&task.task_id).into_iter().flatten() {
+            match tis[j].state {
+                Some(s) if is_finished(s) => {
+                    if !plan.has_downstream[i]
+                        && matches!(
+                            s,
+                            TaskInstanceState::Failed | TaskInstanceState::UpstreamFailed
+                        )
+                    {
+                        failed = true;
+                    }
+                }
+                _ => return Decision::Wait,
+            }
+        }
+    }
+    if failed {
+        Decision::Schedule
+    } else {
+        Decision::Skip
+    }
+}
+
+fn is_finished(s: TaskInstanceState) -> bool {
+    use TaskInstanceState as S;
+    matches!(
+        s,
+        S::Success | S::Failed | S::Skipped | S::UpstreamFailed | S::Removed
+    )
+}
+
 /// Ends the run when every task instance has finished: failed if a leaf task failed (or could
 /// not run because an upstream failed), else success.
 async fn finish_if_done(
@@ -488,10 +542,11 @@ async fn finish_if_done(
         false
     } else {
         let plan = plans.get(tx, dag_id).await?;
+        // Error tasks do not decide the run's state: they ran because it had failed.
         failed.iter().any(|task_id| {
             plan.index
                 .get(task_id)
-                .is_none_or(|&i| !plan.has_downstream[i])
+                .is_none_or(|&i| !plan.has_downstream[i] && !plan.tasks[i].error_task)
         })
     };
     let state = if leaf_failed { "failed" } else { "success" };

@@ -19,19 +19,9 @@ impl Task {
     /// A task `task_id` running `operator` (no upstreams, no retries, `all_success`).
     pub fn new(task_id: impl Into<String>, operator: impl Operator) -> Self {
         let def = TaskDefinition {
-            task_id: task_id.into(),
             operator: Some(operator.type_name().to_owned()),
-            upstream: Vec::new(),
-            trigger_rule: TriggerRule::AllSuccess,
-            retries: 0,
-            retry_delay: 300.0,
-            retry_exponential_backoff: false,
-            max_retry_delay: None,
-            execution_timeout: None,
-            map_over: None,
-            queue: "default".into(),
-            task_group_id: None,
             priority_weight: 1,
+            ..TaskDefinition::new(task_id)
         };
         Self {
             def,
@@ -103,6 +93,13 @@ impl Task {
     /// Priority (higher runs first).
     pub fn priority(mut self, weight: i64) -> Self {
         self.def.priority_weight = weight;
+        self
+    }
+
+    /// Makes it an error task (Digdag's `_error`): it runs only once the rest of its run has
+    /// failed (cleanup, alerting), and the run stays failed. Its upstreams must be error tasks.
+    pub fn on_run_failure(mut self) -> Self {
+        self.def.error_task = true;
         self
     }
 

@@ -156,8 +156,8 @@ pub async fn upsert_dag(
         sqlx::query(
             "INSERT INTO dag_task (dag_id, task_id, task_group_id, operator, retries, \
              execution_timeout, upstream, trigger_rule, retry_delay, retry_exponential_backoff, \
-             max_retry_delay, map_over, queue, priority_weight) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             max_retry_delay, map_over, queue, priority_weight, error_task) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&spec.dag_id)
         .bind(&t.task_id)
@@ -173,6 +173,7 @@ pub async fn upsert_dag(
         .bind(t.map_over.as_deref())
         .bind(&t.queue)
         .bind(t.priority_weight)
+        .bind(i64::from(t.error_task))
         .execute(&mut *conn)
         .await?;
     }
@@ -237,6 +238,7 @@ struct TaskRow {
     map_over: Option<String>,
     queue: String,
     priority_weight: i64,
+    error_task: i64,
 }
 
 impl TryFrom<TaskRow> for TaskDefinition {
@@ -267,6 +269,7 @@ impl TryFrom<TaskRow> for TaskDefinition {
             queue: r.queue,
             task_group_id: r.task_group_id,
             priority_weight: r.priority_weight,
+            error_task: r.error_task != 0,
         })
     }
 }
@@ -279,8 +282,8 @@ where
     let rows: Vec<TaskRow> = sqlx::query_as(
         "SELECT task_id, task_group_id, operator, retries, execution_timeout, upstream, \
          trigger_rule, retry_delay, \
-         retry_exponential_backoff, max_retry_delay, map_over, queue, priority_weight \
-         FROM dag_task WHERE dag_id = $1 ORDER BY task_id",
+         retry_exponential_backoff, max_retry_delay, map_over, queue, priority_weight, \
+         error_task FROM dag_task WHERE dag_id = $1 ORDER BY task_id",
     )
     .bind(dag_id)
     .fetch_all(e)

@@ -735,7 +735,8 @@ fn main() -> std::process::ExitCode {
                     Task::new("fail", fail)
                         .retries(1)
                         .retry_delay(Duration::ZERO),
-                ),
+                )
+                .task(Task::new("cleanup", ok).on_run_failure()),
         )
         .dag(Dag::new("sleeper").task(Task::new("sleep", sleep)))
         .dag(

@@ -1,6 +1,7 @@
 //! Webhook notifiers in `airlock standalone`: one POST per event a notifier wants, with its
 //! idempotency key, delivered once even when the server is killed between the failure and
-//! the delivery.
+//! the delivery; and an error task, which runs because the run failed (its success is one of
+//! those events) and leaves the run failed.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -122,12 +123,13 @@ on_both_backends!(
             assert_eq!(out.code, Some(0), "{out:?}");
         };
 
-        // `fail` fails twice (one retry), `ok` succeeds: the failures-only notifier hears of
-        // the final failure; the other of the retry, the failure and the success.
+        // `fail` fails twice (one retry), `ok` succeeds, then the error task `cleanup` runs:
+        // the failures-only notifier hears of the final failure; the other of the retry, the
+        // failure and both successes.
         trigger("n1");
         until(Duration::from_secs(60), "n1's notifications", || async {
             let (recorded, delivered, _) = outbox(&sa, "n1").await;
-            (recorded == 4 && delivered == 4).then_some(())
+            (recorded == 5 && delivered == 5).then_some(())
         })
         .await;
         let posts = sink.posts();
@@ -166,13 +168,19 @@ on_both_backends!(
             [
                 ("failure".to_owned(), "fail".to_owned(), 2),
                 ("retry".to_owned(), "fail".to_owned(), 1),
+                ("success".to_owned(), "cleanup".to_owned(), 1),
                 ("success".to_owned(), "ok".to_owned(), 1),
             ]
         );
+        let n1: String = sqlx::query_scalar("SELECT state FROM dag_run WHERE run_id = 'n1'")
+            .fetch_one(sa.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n1, "failed", "the error task ran; the run stays failed");
         let mut keys: Vec<&str> = posts.iter().map(|p| p.key.as_str()).collect();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), 4, "a distinct key per notification: {posts:#?}");
+        assert_eq!(keys.len(), 5, "a distinct key per notification: {posts:#?}");
 
         // The endpoint is down when the next run fails; the server is killed while the
         // notifications wait for their retry, then started again with the endpoint back.
@@ -183,7 +191,7 @@ on_both_backends!(
             "a failed delivery of n2's",
             || async {
                 let (recorded, delivered, attempts) = outbox(&sa, "n2").await;
-                (recorded == 4 && delivered == 0 && attempts >= 4).then_some(())
+                (recorded == 5 && delivered == 0 && attempts >= 5).then_some(())
             },
         )
         .await;
@@ -192,7 +200,7 @@ on_both_backends!(
         sa.start_again();
         until(Duration::from_secs(90), "n2's notifications", || async {
             let (recorded, delivered, _) = outbox(&sa, "n2").await;
-            (recorded == 4 && delivered == 4).then_some(())
+            (recorded == 5 && delivered == 5).then_some(())
         })
         .await;
         let n2: Vec<Post> = sink
@@ -208,8 +216,8 @@ on_both_backends!(
         accepted.sort();
         let mut distinct = accepted.clone();
         distinct.dedup();
-        assert_eq!(accepted.len(), 4, "each accepted once: {n2:#?}");
-        assert_eq!(distinct.len(), 4, "{n2:#?}");
+        assert_eq!(accepted.len(), 5, "each accepted once: {n2:#?}");
+        assert_eq!(distinct.len(), 5, "{n2:#?}");
         assert!(
             n2.iter().all(|p| distinct.contains(&p.key.as_str())),
             "every attempt carried its notification's key: {n2:#?}"

@@ -247,3 +247,64 @@ both_backends!(a_dead_executors_claims_go_back_to_every_executor, |s| {
     assert_eq!(report.requeued, 1, "e1 is silent: {report:?}");
     assert_eq!(other(61.0).await.unwrap().len(), 1);
 });
+
+both_backends!(
+    error_tasks_run_only_when_the_run_fails_which_stays_failed,
+    |s| {
+        let error =
+            |id: &str, up: &[&str]| json!({"task_id": id, "upstream": up, "error_task": true});
+        s.register(json!([{"dag_id": "d", "tasks": [
+            task("a", &[]), task("b", &["a"]), error("cleanup", &[]), error("alert", &["cleanup"])
+        ]}]))
+        .await;
+
+        // `a` fails: `b` cannot run; then, and only then, the error tasks run in their order.
+        s.trigger("d", "bad").await;
+        s.pass(0.0).await;
+        assert_eq!(
+            s.state_of("bad", "cleanup").await,
+            None,
+            "waits for the run"
+        );
+        s.run_to("bad", "a", -1, "failed", 1.0).await;
+        s.pass(1.0).await;
+        assert_eq!(
+            s.state_of("bad", "b").await.as_deref(),
+            Some("upstream_failed")
+        );
+        assert_eq!(
+            s.state_of("bad", "cleanup").await.as_deref(),
+            Some("queued")
+        );
+        assert_eq!(s.state_of("bad", "alert").await, None);
+        assert_eq!(s.run_state("bad").await, "running");
+        s.run_to("bad", "cleanup", -1, "success", 2.0).await;
+        s.pass(2.0).await;
+        assert_eq!(s.state_of("bad", "alert").await.as_deref(), Some("queued"));
+        s.run_to("bad", "alert", -1, "success", 3.0).await;
+        s.pass(3.0).await;
+        assert_eq!(
+            s.run_state("bad").await,
+            "failed",
+            "error tasks do not rescue a run"
+        );
+
+        // Nothing fails: the error tasks are skipped and the run succeeds.
+        s.trigger("d", "good").await;
+        s.pass(4.0).await;
+        s.run_to("good", "a", -1, "success", 5.0).await;
+        s.pass(5.0).await;
+        assert_eq!(s.state_of("good", "cleanup").await, None, "b still runs");
+        s.run_to("good", "b", -1, "success", 6.0).await;
+        s.pass(6.0).await;
+        assert_eq!(
+            s.state_of("good", "cleanup").await.as_deref(),
+            Some("skipped")
+        );
+        assert_eq!(
+            s.state_of("good", "alert").await.as_deref(),
+            Some("skipped")
+        );
+        assert_eq!(s.run_state("good").await, "success");
+    }
+);
