@@ -108,6 +108,78 @@ pub struct TaskDefinition {
     /// does not change the run's state. Its upstreams, if any, are error tasks too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub error_task: bool,
+    /// Set on a callback: the task is run by the scheduler when the event happens to the task
+    /// it names (or to the run), never as part of a run's plan. Its id is
+    /// [`callback_task_id`]; its task instance's map index is the try it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackDefinition>,
+}
+
+/// What a callback is called for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct CallbackDefinition {
+    /// The event.
+    pub event: CallbackEvent,
+    /// The task whose tries it follows; none: the run (failure or success only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of_task: Option<String>,
+}
+
+/// When a callback is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackEvent {
+    /// A task failed with no retry left (or the run failed).
+    Failure,
+    /// A try failed and the task will be retried.
+    Retry,
+    /// A task (or the run) succeeded.
+    Success,
+}
+
+impl CallbackEvent {
+    /// Its name (`failure`, `retry`, `success`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackEvent::Failure => "failure",
+            CallbackEvent::Retry => "retry",
+            CallbackEvent::Success => "success",
+        }
+    }
+}
+
+/// Prefix of every callback's task id; no other task id may start with it.
+pub const CALLBACK_PREFIX: &str = "__on_";
+
+/// Seconds a callback may run unless it says otherwise.
+pub const DEFAULT_CALLBACK_TIMEOUT_SECS: f64 = 300.0;
+
+/// What a callback's task id says: its event, and the task it follows (none: the run).
+pub fn parse_callback_task_id(id: &str) -> Option<(CallbackEvent, Option<&str>)> {
+    let rest = id.strip_prefix(CALLBACK_PREFIX)?;
+    let (event, of) = match rest.split_once("__") {
+        Some((event, "")) => (event, None),
+        Some((event, of)) => (event, Some(of.strip_prefix(':')?)),
+        None => return None,
+    };
+    let event = match event {
+        "failure" => CallbackEvent::Failure,
+        "retry" => CallbackEvent::Retry,
+        "success" => CallbackEvent::Success,
+        _ => return None,
+    };
+    Some((event, of))
+}
+
+/// The task id of the callback for `event` of task `of_task` (of the run when `None`):
+/// `__on_failure__:extract`, `__on_success__`.
+pub fn callback_task_id(event: CallbackEvent, of_task: Option<&str>) -> String {
+    match of_task {
+        Some(t) => format!("{CALLBACK_PREFIX}{}__:{t}", event.as_str()),
+        None => format!("{CALLBACK_PREFIX}{}__", event.as_str()),
+    }
 }
 
 impl TaskDefinition {
@@ -128,6 +200,7 @@ impl TaskDefinition {
             task_group_id: None,
             priority_weight: default_weight(),
             error_task: false,
+            callback: None,
         }
     }
 }
@@ -352,6 +425,53 @@ fn check_id(kind: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A callback is named for what it follows, runs alone (no upstreams, no retries, not mapped)
+/// and follows an ordinary, unmapped task (or the run); ordinary tasks keep clear of its names.
+fn check_callback(
+    dag: &str,
+    t: &TaskDefinition,
+    tasks: &BTreeMap<&str, &TaskDefinition>,
+) -> Result<(), String> {
+    let id = &t.task_id;
+    let Some(cb) = &t.callback else {
+        if id.starts_with(CALLBACK_PREFIX) {
+            return Err(format!(
+                "{dag}: task id {id:?} starts with {CALLBACK_PREFIX:?}, which is kept for callbacks"
+            ));
+        }
+        return Ok(());
+    };
+    let expected = callback_task_id(cb.event, cb.of_task.as_deref());
+    if *id != expected {
+        return Err(format!("{dag}: callback {id:?} must be named {expected:?}"));
+    }
+    if expected.len() > MAX_ID_LEN {
+        return Err(format!(
+            "{dag}: callback id {expected:?} is longer than {MAX_ID_LEN} bytes (shorten the task id)"
+        ));
+    }
+    if !t.upstream.is_empty() || t.map_over.is_some() || t.retries > 0 || t.error_task {
+        return Err(format!(
+            "{dag}: callback {id:?} may have no upstreams, mapping, retries or error flag"
+        ));
+    }
+    match cb.of_task.as_deref() {
+        None if cb.event == CallbackEvent::Retry => Err(format!(
+            "{dag}: callback {id:?}: a run has no retries; only failure and success"
+        )),
+        None => Ok(()),
+        Some(of) => match tasks.get(of) {
+            None => Err(format!(
+                "{dag}: callback {id:?} follows unknown task {of:?}"
+            )),
+            Some(o) if o.callback.is_some() || o.map_over.is_some() => Err(format!(
+                "{dag}: callback {id:?} follows {of:?}, which is a callback or mapped"
+            )),
+            Some(_) => Ok(()),
+        },
+    }
+}
+
 impl DagDefinition {
     /// A DAG with no tasks and every setting at its default (manual runs only).
     pub fn new(dag_id: impl Into<String>) -> Self {
@@ -398,6 +518,9 @@ impl DagDefinition {
             }
         }
         for t in &self.tasks {
+            check_callback(dag, t, &tasks)?;
+        }
+        for t in &self.tasks {
             let id = &t.task_id;
             for up in &t.upstream {
                 if !tasks.contains_key(up.as_str()) {
@@ -405,6 +528,9 @@ impl DagDefinition {
                 }
             }
             for up in &t.upstream {
+                if tasks[up.as_str()].callback.is_some() {
+                    return Err(format!("{dag}: task {id:?} depends on callback {up:?}"));
+                }
                 if tasks[up.as_str()].error_task != t.error_task {
                     return Err(if t.error_task {
                         format!(
@@ -619,5 +745,54 @@ mod tests {
             dag(vec![task("a", &[]), error("e", &[]), error("f", &["e"])]).validate(),
             Ok(())
         );
+        let callback = |event, of: Option<&str>| TaskDefinition {
+            callback: Some(CallbackDefinition {
+                event,
+                of_task: of.map(Into::into),
+            }),
+            ..task(&callback_task_id(event, of), &[])
+        };
+        assert_eq!(
+            dag(vec![
+                task("a", &[]),
+                callback(CallbackEvent::Retry, Some("a")),
+                callback(CallbackEvent::Failure, None)
+            ])
+            .validate(),
+            Ok(())
+        );
+        for (tasks, says) in [
+            (
+                vec![callback(CallbackEvent::Retry, None)],
+                "a run has no retries",
+            ),
+            (
+                vec![callback(CallbackEvent::Failure, Some("x"))],
+                "unknown task \"x\"",
+            ),
+            (vec![task("__on_mine", &[])], "kept for callbacks"),
+            (
+                vec![
+                    task("a", &[]),
+                    TaskDefinition {
+                        task_id: "cb".into(),
+                        ..callback(CallbackEvent::Success, Some("a"))
+                    },
+                ],
+                "must be named \"__on_success__:a\"",
+            ),
+        ] {
+            let err = dag(tasks).validate().unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+        assert_eq!(
+            parse_callback_task_id("__on_retry__:a:b"),
+            Some((CallbackEvent::Retry, Some("a:b")))
+        );
+        assert_eq!(
+            parse_callback_task_id("__on_success__"),
+            Some((CallbackEvent::Success, None))
+        );
+        assert_eq!(parse_callback_task_id("__on_x__"), None);
     }
 }

@@ -8,6 +8,7 @@
 
 mod admission;
 pub mod backfill;
+mod callbacks;
 pub mod creation;
 mod due;
 pub mod pass;

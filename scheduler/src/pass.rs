@@ -101,6 +101,8 @@ pub struct PassReport {
     pub trigger_timeouts: u64,
     /// Notifications recorded for delivery.
     pub notifications: u64,
+    /// Callbacks made ready to run.
+    pub callbacks: u64,
     /// The earliest moment at which something comes due with time (a retry delay, a reschedule
     /// date, a heartbeat or trigger deadline, a queued timeout); now when a bound left work
     /// for the next pass.
@@ -128,6 +130,7 @@ impl PassReport {
             + self.requeued
             + self.trigger_timeouts
             + self.notifications
+            + self.callbacks
             > 0
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use airlock_protocol::dag::{NotifierDefinition, TaskDefinition};
+use airlock_protocol::dag::{CallbackEvent, NotifierDefinition, TaskDefinition};
 use airlock_protocol::state::TaskInstanceState;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -19,20 +19,29 @@ use crate::rules::{Decision, UpstreamCounts, evaluate};
 /// The plans of the DAGs a pass has needed so far (each loaded at most once per pass, and only
 /// for runs with something to decide).
 #[derive(Default)]
-pub(crate) struct Plans(
-    HashMap<String, DagPlan>,
-    HashMap<String, Vec<NotifierDefinition>>,
-);
+pub(crate) struct Plans(HashMap<String, DagPlan>, HashMap<String, Hooks>);
+
+/// What a DAG wants to hear of its runs: its notifiers, and whether it has callbacks.
+struct Hooks {
+    notifiers: Vec<NotifierDefinition>,
+    callbacks: bool,
+}
 
 impl Plans {
-    async fn notifiers(
-        &mut self,
-        tx: &mut WriteTx,
-        dag_id: &str,
-    ) -> StoreResult<&[NotifierDefinition]> {
+    async fn hooks(&mut self, tx: &mut WriteTx, dag_id: &str) -> StoreResult<&Hooks> {
         if !self.1.contains_key(dag_id) {
-            let n = airlock_store::notifications::dag_notifiers(tx, dag_id).await?;
-            self.1.insert(dag_id.to_owned(), n);
+            let notifiers = airlock_store::notifications::dag_notifiers(tx, dag_id).await?;
+            let callbacks: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM dag_task WHERE dag_id = $1 AND callback IS NOT NULL",
+            )
+            .bind(dag_id)
+            .fetch_one(tx.conn())
+            .await?;
+            let hooks = Hooks {
+                notifiers,
+                callbacks: callbacks > 0,
+            };
+            self.1.insert(dag_id.to_owned(), hooks);
         }
         Ok(&self.1[dag_id])
     }
@@ -142,12 +151,19 @@ pub(crate) async fn advance_run(
         decide(tx, settings, plan, &waiting, dag_id, run_id, now, report).await?;
     }
     // Before the run can finish, so that every try's event is seen while the run is running.
-    let notifiers = plans.notifiers(tx, dag_id).await?;
-    if !notifiers.is_empty() {
+    let hooks = plans.hooks(tx, dag_id).await?;
+    let callbacks = hooks.callbacks;
+    if !hooks.notifiers.is_empty() {
         report.notifications +=
-            airlock_store::notifications::record_events(tx, dag_id, run_id, notifiers, now).await?;
+            airlock_store::notifications::record_events(tx, dag_id, run_id, &hooks.notifiers, now)
+                .await?;
     }
-    finish_if_done(tx, plans, dag_id, run_id, to_micros(now), report).await
+    if callbacks {
+        let plan = plans.get(tx, dag_id).await?;
+        report.callbacks +=
+            crate::callbacks::follow_tries(tx, &plan.tasks, dag_id, run_id, now).await?;
+    }
+    finish_if_done(tx, plans, dag_id, run_id, now, report).await
 }
 
 /// The task instances of `tasks` (all when `None`) in one run, ordered by task and map index.
@@ -263,7 +279,11 @@ async fn decide(
         let Some(own) = by_task.get(&task.task_id).cloned() else {
             continue;
         };
-        let decision = if task.error_task && task.upstream.is_empty() {
+        let decision = if task.callback.is_some() {
+            // Created scheduled when their event happens; one waiting here was cleared with
+            // its run, and its event is past.
+            Decision::Skip
+        } else if task.error_task && task.upstream.is_empty() {
             main_outcome(plan, &tis, &by_task)
         } else {
             let mut counts = UpstreamCounts::default();
@@ -351,7 +371,7 @@ async fn decide(
 }
 
 /// Decides task instances that had no state yet: `scheduled`, or finished without running.
-async fn set_state(
+pub(crate) async fn set_state(
     tx: &mut WriteTx,
     state: TaskInstanceState,
     at: i64,
@@ -475,7 +495,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 fn main_outcome(plan: &DagPlan, tis: &[Ti], by_task: &BTreeMap<String, Vec<usize>>) -> Decision {
     let mut failed = false;
     for (i, task) in plan.tasks.iter().enumerate() {
-        if task.error_task {
+        if task.error_task || task.callback.is_some() {
             continue;
         }
         for &j in by_task.get(&task.task_id).into_iter().flatten() {
@@ -516,7 +536,7 @@ async fn finish_if_done(
     plans: &mut Plans,
     dag_id: &str,
     run_id: &str,
-    at: i64,
+    now: DateTime<Utc>,
     report: &mut PassReport,
 ) -> StoreResult<()> {
     let unfinished: Option<String> = sqlx::query_scalar(
@@ -538,17 +558,25 @@ async fn finish_if_done(
     .bind(run_id)
     .fetch_all(tx.conn())
     .await?;
-    let leaf_failed = if failed.is_empty() {
-        false
-    } else {
-        let plan = plans.get(tx, dag_id).await?;
-        // Error tasks do not decide the run's state: they ran because it had failed.
-        failed.iter().any(|task_id| {
-            plan.index
-                .get(task_id)
-                .is_none_or(|&i| !plan.has_downstream[i] && !plan.tasks[i].error_task)
+    let plan = plans.get(tx, dag_id).await?;
+    // Error tasks and callbacks do not decide the run's state: they follow it.
+    let leaf_failed = failed.iter().any(|task_id| {
+        plan.index.get(task_id).is_none_or(|&i| {
+            let t = &plan.tasks[i];
+            !plan.has_downstream[i] && !t.error_task && t.callback.is_none()
         })
+    });
+    let event = if leaf_failed {
+        CallbackEvent::Failure
+    } else {
+        CallbackEvent::Success
     };
+    if crate::callbacks::follow_run(tx, &plan.tasks, dag_id, run_id, event, now).await? {
+        // The run ends once its callback has run.
+        report.callbacks += 1;
+        return Ok(());
+    }
+    let at = to_micros(now);
     let state = if leaf_failed { "failed" } else { "success" };
     report.runs_finished += sqlx::query(
         "UPDATE dag_run SET state = $3, end_date = $4 WHERE dag_id = $1 AND run_id = $2 \

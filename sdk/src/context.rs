@@ -85,6 +85,17 @@ impl<'a> Context<'a> {
         self.log
     }
 
+    /// In a callback: what it was called for (`None` in an ordinary task).
+    pub fn callback(&self) -> Option<Callback> {
+        let (event, of) = airlock_protocol::dag::parse_callback_task_id(&self.startup.ti.task_id)?;
+        Some(Callback {
+            event,
+            of_task: of.map(str::to_owned),
+            // A task callback's map index is the try it follows.
+            try_number: of.is_some().then_some(self.startup.ti.map_index),
+        })
+    }
+
     /// This instance's map index (−1 when the task is not mapped).
     pub fn map_index(&self) -> i64 {
         self.startup.ti.map_index
@@ -252,4 +263,15 @@ impl<'a> Context<'a> {
         }))?;
         Ok(())
     }
+}
+
+/// What a callback was called for (see [`Context::callback`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    /// The event.
+    pub event: airlock_protocol::dag::CallbackEvent,
+    /// The task it follows; `None`: the run.
+    pub of_task: Option<String>,
+    /// The try of that task it follows.
+    pub try_number: Option<i64>,
 }

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_protocol::dag::{DagDefinition, Schedule, TaskDefinition, TriggerRule};
+use airlock_protocol::dag::{
+    CallbackDefinition, CallbackEvent, DEFAULT_CALLBACK_TIMEOUT_SECS, DagDefinition, Schedule,
+    TaskDefinition, TriggerRule, callback_task_id,
+};
 
 use crate::operator::Operator;
 
@@ -13,6 +16,8 @@ use crate::operator::Operator;
 pub struct Task {
     pub(crate) def: TaskDefinition,
     pub(crate) operator: Arc<dyn Operator>,
+    callbacks: Vec<(CallbackEvent, Arc<dyn Operator>)>,
+    callback_timeout: Option<Duration>,
 }
 
 impl Task {
@@ -26,6 +31,59 @@ impl Task {
         Self {
             def,
             operator: Arc::new(operator),
+            callbacks: Vec::new(),
+            callback_timeout: None,
+        }
+    }
+
+    /// How long its callbacks may run before they are stopped (default 5 minutes).
+    pub fn callback_timeout(mut self, timeout: Duration) -> Self {
+        self.callback_timeout = Some(timeout);
+        self
+    }
+
+    /// Calls `callback` (isolated, like a task, with its own log) when this task fails with no
+    /// retry left. It cannot change the task's or the run's state.
+    pub fn on_failure(self, callback: impl Operator) -> Self {
+        self.callback(CallbackEvent::Failure, callback)
+    }
+
+    /// Calls `callback` when a try of this task fails and the task will be retried.
+    pub fn on_retry(self, callback: impl Operator) -> Self {
+        self.callback(CallbackEvent::Retry, callback)
+    }
+
+    /// Calls `callback` when this task succeeds.
+    pub fn on_success(self, callback: impl Operator) -> Self {
+        self.callback(CallbackEvent::Success, callback)
+    }
+
+    fn callback(mut self, event: CallbackEvent, callback: impl Operator) -> Self {
+        self.callbacks.retain(|(e, _)| *e != event);
+        self.callbacks.push((event, Arc::new(callback)));
+        self
+    }
+
+    /// The callback task following `of_task` (the run when `None`) for `event`.
+    fn callback_task(
+        event: CallbackEvent,
+        of_task: Option<&str>,
+        callback: Arc<dyn Operator>,
+    ) -> Self {
+        let def = TaskDefinition {
+            operator: Some(callback.type_name().to_owned()),
+            execution_timeout: Some(DEFAULT_CALLBACK_TIMEOUT_SECS),
+            callback: Some(CallbackDefinition {
+                event,
+                of_task: of_task.map(str::to_owned),
+            }),
+            ..TaskDefinition::new(callback_task_id(event, of_task))
+        };
+        Self {
+            def,
+            operator: callback,
+            callbacks: Vec::new(),
+            callback_timeout: None,
         }
     }
 
@@ -206,9 +264,33 @@ impl Dag {
         self
     }
 
-    /// Adds a task (replacing one with the same id).
-    pub fn task(mut self, task: Task) -> Self {
+    /// Adds a task (replacing one with the same id), and its callbacks.
+    pub fn task(mut self, mut task: Task) -> Self {
+        for (event, callback) in std::mem::take(&mut task.callbacks) {
+            let mut cb = Task::callback_task(event, Some(&task.def.task_id), callback);
+            if let Some(t) = task.callback_timeout {
+                cb.def.execution_timeout = Some(t.as_secs_f64());
+            }
+            self.tasks.insert(cb.def.task_id.clone(), cb);
+        }
         self.tasks.insert(task.def.task_id.clone(), task);
+        self
+    }
+
+    /// Calls `callback` (isolated, like a task) once a run of this DAG has failed; the run
+    /// ends after it, still failed.
+    pub fn on_failure(self, callback: impl Operator) -> Self {
+        self.run_callback(CallbackEvent::Failure, callback)
+    }
+
+    /// Calls `callback` once a run of this DAG has succeeded; the run ends after it.
+    pub fn on_success(self, callback: impl Operator) -> Self {
+        self.run_callback(CallbackEvent::Success, callback)
+    }
+
+    fn run_callback(mut self, event: CallbackEvent, callback: impl Operator) -> Self {
+        let cb = Task::callback_task(event, None, Arc::new(callback));
+        self.tasks.insert(cb.def.task_id.clone(), cb);
         self
     }
 

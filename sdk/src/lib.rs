@@ -35,10 +35,11 @@ mod operator;
 mod runtime;
 pub mod triggers;
 
+pub use airlock_protocol::dag::CallbackEvent;
 pub use airlock_protocol::dag::{NotifierDefinition as Notifier, TriggerRule};
 pub use airlock_task_runner::{Level, TaskLogger};
 pub use bundle::Bundle;
-pub use context::{Context, RETURN_VALUE};
+pub use context::{Callback, Context, RETURN_VALUE};
 pub use dag::{Dag, Task};
 pub use error::{Deferral, TaskError, TaskResult};
 pub use operator::Operator;

@@ -263,6 +263,8 @@ pub async fn create_run(
     let tasks: Vec<NewTaskInstance> = dag_tasks(tx.conn(), dag_id)
         .await?
         .iter()
+        // Callbacks get task instances when their event happens.
+        .filter(|t| t.callback.is_none())
         .map(NewTaskInstance::of_task)
         .collect();
     insert_task_instances(tx.conn(), dag_id, run_id, &tasks, Uuid::now_v7(), now).await?;

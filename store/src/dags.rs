@@ -2,7 +2,8 @@
 
 use airlock_protocol::api::DagResponse;
 use airlock_protocol::dag::{
-    DagDefinition, DagTiming, NotifierDefinition, TaskDefinition, TriggerRule,
+    DEFAULT_CALLBACK_TIMEOUT_SECS, DagDefinition, DagTiming, NotifierDefinition, TaskDefinition,
+    TriggerRule,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,18 @@ impl DagSpec {
             dagrun_timeout: dag.dagrun_timeout,
             notifiers: dag.notifiers.clone(),
             is_paused: false,
-            tasks: dag.tasks.clone(),
+            tasks: dag
+                .tasks
+                .iter()
+                .map(|t| {
+                    let mut t = t.clone();
+                    // A callback that hangs is stopped like a task that does.
+                    if t.callback.is_some() && t.execution_timeout.is_none() {
+                        t.execution_timeout = Some(DEFAULT_CALLBACK_TIMEOUT_SECS);
+                    }
+                    t
+                })
+                .collect(),
         }
     }
 }
@@ -156,8 +168,8 @@ pub async fn upsert_dag(
         sqlx::query(
             "INSERT INTO dag_task (dag_id, task_id, task_group_id, operator, retries, \
              execution_timeout, upstream, trigger_rule, retry_delay, retry_exponential_backoff, \
-             max_retry_delay, map_over, queue, priority_weight, error_task) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             max_retry_delay, map_over, queue, priority_weight, error_task, callback) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&spec.dag_id)
         .bind(&t.task_id)
@@ -174,6 +186,12 @@ pub async fn upsert_dag(
         .bind(&t.queue)
         .bind(t.priority_weight)
         .bind(i64::from(t.error_task))
+        .bind(
+            t.callback
+                .as_ref()
+                .map(|c| to_json("dag_task", c))
+                .transpose()?,
+        )
         .execute(&mut *conn)
         .await?;
     }
@@ -239,6 +257,7 @@ struct TaskRow {
     queue: String,
     priority_weight: i64,
     error_task: i64,
+    callback: Option<String>,
 }
 
 impl TryFrom<TaskRow> for TaskDefinition {
@@ -250,6 +269,7 @@ impl TryFrom<TaskRow> for TaskDefinition {
             detail,
         };
         Ok(TaskDefinition {
+            task_id: r.task_id.clone(),
             upstream: serde_json::from_str(&r.upstream)
                 .map_err(|e| corrupt(format!("upstream of {}: {e}", r.task_id)))?,
             trigger_rule: TriggerRule::parse(&r.trigger_rule).ok_or_else(|| {
@@ -258,7 +278,6 @@ impl TryFrom<TaskRow> for TaskDefinition {
                     r.trigger_rule, r.task_id
                 ))
             })?,
-            task_id: r.task_id,
             operator: r.operator,
             retries: u32::try_from(r.retries).unwrap_or(0),
             retry_delay: r.retry_delay,
@@ -270,6 +289,12 @@ impl TryFrom<TaskRow> for TaskDefinition {
             task_group_id: r.task_group_id,
             priority_weight: r.priority_weight,
             error_task: r.error_task != 0,
+            callback: r
+                .callback
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt(format!("callback of {}: {e}", r.task_id)))?,
         })
     }
 }
@@ -283,7 +308,7 @@ where
         "SELECT task_id, task_group_id, operator, retries, execution_timeout, upstream, \
          trigger_rule, retry_delay, \
          retry_exponential_backoff, max_retry_delay, map_over, queue, priority_weight, \
-         error_task FROM dag_task WHERE dag_id = $1 ORDER BY task_id",
+         error_task, callback FROM dag_task WHERE dag_id = $1 ORDER BY task_id",
     )
     .bind(dag_id)
     .fetch_all(e)

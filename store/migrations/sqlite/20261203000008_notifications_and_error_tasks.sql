@@ -1,6 +1,10 @@
 -- Error tasks (Digdag's `_error`): run only once the rest of their run has failed.
 ALTER TABLE dag_task ADD COLUMN error_task BIGINT NOT NULL DEFAULT 0;
 
+-- Callbacks: tasks run when an event happens to another task (or the run); JSON
+-- `{"event": ..., "of_task": ...}`. Their task instances are created by the scheduler pass.
+ALTER TABLE dag_task ADD COLUMN callback TEXT;
+
 -- Notifications: a DAG's notifiers (JSON), and the outbox of the events they are owed. The
 -- scheduler pass records an event in the transaction that sees it; a separate service
 -- delivers it, at least once, under its idempotency key.

@@ -647,6 +647,45 @@ fn nap(ctx: &mut Context<'_>) -> TaskResult {
     Ok(json!({"interval": ctx.data_interval().map(|(s, e)| [s.to_rfc3339(), e.to_rfc3339()])}))
 }
 
+/// A callback that says what it was called for.
+fn says_why(ctx: &mut Context<'_>) -> TaskResult {
+    let cb = ctx
+        .callback()
+        .ok_or_else(|| TaskError::fail("not a callback"))?;
+    Ok(json!({"event": cb.event.as_str(), "of_task": cb.of_task, "try": cb.try_number}))
+}
+
+/// A callback that panics.
+fn panicking_callback(_: &mut Context<'_>) -> TaskResult {
+    panic!("this callback panics")
+}
+
+/// A callback that hangs.
+fn hanging_callback(_: &mut Context<'_>) -> TaskResult {
+    std::thread::sleep(Duration::from_secs(600));
+    Ok(Value::Null)
+}
+
+/// Callbacks of every kind: ones that work, one that panics, one that hangs.
+fn called_back() -> Dag {
+    Dag::new("called_back")
+        .on_failure(says_why)
+        .on_success(says_why)
+        .task(
+            Task::new("fail", fail)
+                .retries(1)
+                .retry_delay(Duration::ZERO)
+                .on_retry(says_why)
+                .on_failure(panicking_callback),
+        )
+        .task(Task::new("ok", ok).on_success(says_why))
+        .task(
+            Task::new("ok_too", ok)
+                .on_success(hanging_callback)
+                .callback_timeout(Duration::from_secs(1)),
+        )
+}
+
 /// DAGs the scheduler runs on its own. They are declared with their schedules only when
 /// `AIRLOCK_TEST_SCHEDULED_START` (RFC 3339) is set in the environment of `<bundle> dags`
 /// (the tests that want them set it); without it they are manual-only DAGs, so that other
@@ -721,6 +760,7 @@ fn main() -> std::process::ExitCode {
         .dag(map_edges())
         .dag(Dag::new("isolation").task(Task::new("probe", probe_isolation)))
         .dag(Dag::new("one").task(Task::new("ok", ok)))
+        .dag(called_back())
         .dag(
             // Its notifiers' Connections are given by the tests that run it.
             Dag::new("notified")

@@ -1,6 +1,7 @@
 //! End-to-end suites over real processes.
 
 mod api_server_process;
+mod callbacks;
 mod faults;
 mod fuzz;
 mod isolation;

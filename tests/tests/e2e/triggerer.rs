@@ -223,7 +223,8 @@ on_both_backends!(
         )
         .unwrap();
         let http = reqwest::Client::new();
-        let moment = soon(4);
+        // Far enough that both triggerers have started (and claimed) before anything fires.
+        let moment = soon(10);
         let base = stack.server.base.clone();
         let defer_one = |ti: Uuid| {
             let (http, base, moment) = (http.clone(), base.clone(), moment.clone());
