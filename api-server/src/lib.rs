@@ -18,6 +18,7 @@ pub mod extract;
 pub mod fence;
 pub mod guard;
 pub mod notifier;
+mod notifier_email;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -148,7 +148,15 @@ impl Notifier {
                 .map_err(|e| format!("cannot read connection {:?}: {e}", p.conn_id))?
                 .ok_or_else(|| format!("connection {:?} does not exist", p.conn_id))?,
         };
-        let target = Webhook::from_connection(&conn)?;
+        match p.kind.as_str() {
+            "webhook" => self.post(p, &conn).await,
+            "email" => crate::notifier_email::send(p, &conn).await,
+            other => Err(format!("unknown notifier kind {other:?}")),
+        }
+    }
+
+    async fn post(&self, p: &Pending, conn: &ConnectionResponse) -> Result<(), String> {
+        let target = Webhook::from_connection(conn)?;
         let mut req = self
             .http
             .post(target.url)

@@ -271,7 +271,7 @@ pub struct DagDefinition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct NotifierDefinition {
-    /// How it delivers (only `webhook`: an HTTP POST of a JSON document).
+    /// How it delivers: `webhook` (an HTTP POST of a JSON document) or `email` (SMTP).
     #[serde(default)]
     pub kind: NotifierKind,
     /// The Connection holding the endpoint (`host`, `schema`, `port`, `login`/`password`,
@@ -304,6 +304,15 @@ impl NotifierDefinition {
         }
     }
 
+    /// An e-mail through the SMTP server of Connection `conn_id` (sender and recipients in its
+    /// extra), for final failures only.
+    pub fn email(conn_id: impl Into<String>) -> Self {
+        Self {
+            kind: NotifierKind::Email,
+            ..Self::webhook(conn_id)
+        }
+    }
+
     /// Whether it is told when a task fails with no retry left.
     pub fn on_failure(mut self, yes: bool) -> Self {
         self.on_failure = yes;
@@ -331,6 +340,18 @@ pub enum NotifierKind {
     /// An HTTP POST of a JSON document.
     #[default]
     Webhook,
+    /// An e-mail through an SMTP server.
+    Email,
+}
+
+impl NotifierKind {
+    /// Its name (`webhook`, `email`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifierKind::Webhook => "webhook",
+            NotifierKind::Email => "email",
+        }
+    }
 }
 
 /// Most notifiers on one DAG.

@@ -154,11 +154,12 @@ async fn insert(
     now: DateTime<Utc>,
 ) -> DbResult<()> {
     let key = format!(
-        "{}/{dag_id}/{run_id}/{}/{}/{}/{}",
+        "{}/{dag_id}/{run_id}/{}/{}/{}/{}:{}",
         event.name(),
         t.task_id,
         t.map_index,
         t.try_number,
+        n.kind.as_str(),
         n.conn_id
     );
     let log = airlock_protocol::logs::log_path(
@@ -190,8 +191,8 @@ async fn insert(
     })?;
     sqlx::query(
         "INSERT INTO notification (idempotency_key, dag_id, run_id, task_id, map_index, \
-         try_number, event, conn_id, payload, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+         try_number, event, conn_id, payload, next_attempt_at, created_at, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) \
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(&key)
@@ -204,6 +205,7 @@ async fn insert(
     .bind(&n.conn_id)
     .bind(payload)
     .bind(to_micros(now))
+    .bind(n.kind.as_str())
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -214,6 +216,8 @@ async fn insert(
 pub struct Pending {
     /// Its idempotency key.
     pub idempotency_key: String,
+    /// How it is delivered (`webhook`, `email`).
+    pub kind: String,
     /// The Connection of its notifier.
     pub conn_id: String,
     /// The JSON document to deliver.
@@ -234,7 +238,7 @@ pub async fn claim_due(
 ) -> DbResult<Vec<Pending>> {
     let mut tx = db.begin_write().await?;
     let due: Vec<Pending> = sqlx::query_as(
-        "SELECT idempotency_key, conn_id, payload, attempts, next_attempt_at FROM notification \
+        "SELECT idempotency_key, kind, conn_id, payload, attempts, next_attempt_at FROM notification \
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
          ORDER BY next_attempt_at LIMIT $2",
     )

@@ -18,6 +18,7 @@ CREATE TABLE notification (
     map_index        BIGINT NOT NULL,
     try_number       BIGINT NOT NULL,
     event            TEXT NOT NULL,
+    kind             TEXT NOT NULL,
     conn_id          TEXT NOT NULL,
     payload          TEXT NOT NULL,
     attempts         BIGINT NOT NULL DEFAULT 0,

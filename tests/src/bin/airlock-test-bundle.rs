@@ -762,6 +762,11 @@ fn main() -> std::process::ExitCode {
         .dag(Dag::new("one").task(Task::new("ok", ok)))
         .dag(called_back())
         .dag(
+            Dag::new("mailed")
+                .notify(Notifier::email("sink_mail"))
+                .task(Task::new("fail", fail)),
+        )
+        .dag(
             // Its notifiers' Connections are given by the tests that run it.
             Dag::new("notified")
                 .notify(Notifier::webhook("sink_failures"))

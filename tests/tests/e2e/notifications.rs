@@ -229,3 +229,90 @@ on_both_backends!(
         assert_eq!(run_state, "failed");
     }
 );
+
+/// A local SMTP server that accepts every message and keeps its text.
+async fn smtp_sink() -> (Arc<Mutex<Vec<String>>>, u16) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mails: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 sink ESMTP\r\n").await?;
+                let mut data: Option<String> = None;
+                while let Some(line) = lines.next_line().await? {
+                    if let Some(text) = data.as_mut() {
+                        if line == "." {
+                            kept.lock().unwrap().push(std::mem::take(text));
+                            data = None;
+                            w.write_all(b"250 queued\r\n").await?;
+                        } else {
+                            text.push_str(&line);
+                            text.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 end with a dot\r\n"
+                        }
+                        "QUIT" => {
+                            w.write_all(b"221 bye\r\n").await?;
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    w.write_all(reply).await?;
+                }
+                std::io::Result::Ok(())
+            });
+        }
+    });
+    (mails, port)
+}
+
+async fn start_mailed(backend: Backend) -> Option<(Standalone, Arc<Mutex<Vec<String>>>)> {
+    let (mails, port) = smtp_sink().await;
+    let conn = serde_json::json!({"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"from": "Airlock <airlock@example.com>", "to": "ops@example.com"}})
+    .to_string();
+    let sa = Standalone::start_with(backend, &[("AIRLOCK_CONN_SINK_MAIL", conn.as_str())]).await?;
+    Some((sa, mails))
+}
+
+on_both_backends!(
+    an_email_notifier_sends_one_message_per_failure,
+    start_mailed,
+    |setup| {
+        let (sa, mails) = setup;
+        let out = sa.cli(&["dags", "trigger", "mailed", "--run-id", "m1"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        until(Duration::from_secs(60), "m1's e-mail", || async {
+            let (recorded, delivered, _) = outbox(&sa, "m1").await;
+            (recorded == 1 && delivered == 1).then_some(())
+        })
+        .await;
+        let mails = mails.lock().unwrap().clone();
+        assert_eq!(mails.len(), 1, "{mails:#?}");
+        let m = &mails[0];
+        for needle in [
+            "From: Airlock <airlock@example.com>",
+            "To: ops@example.com",
+            "Subject: Airlock: failure of mailed.fail (run m1, try 1)",
+            "Message-ID: <",
+            "state: failed",
+            "task_id: fail",
+            // Quoted-printable: '=' is sent as "=3D".
+            "log: dag_id=3Dmailed/run_id=3Dm1/task_id=3Dfail/attempt=3D1.log",
+        ] {
+            assert!(m.contains(needle), "{needle:?} not in {m}");
+        }
+    }
+);
