@@ -24,7 +24,7 @@ struct Cli {
     /// Where to write the Markdown report.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: std::path::PathBuf,
-    /// Run only these scenarios (comms, per-task, api, triggerer, standalone).
+    /// Run only these scenarios (comms, per-task, api, triggerer, standalone, schedules).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Timer counts for the triggerer scenario (default 10000,100000; smoke 200).
@@ -109,6 +109,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             (1000, 1000, 50)
         };
         sections.push(scenarios::standalone::run(root.path(), wide, mapped, chain).await?);
+    }
+    if want("schedules") {
+        step("schedules");
+        let (dags, intervals) = if smoke { (50, 20) } else { (10_000, 1000) };
+        sections.push(scenarios::schedules::run(root.path(), dags, smoke, intervals).await?);
     }
     let command = if smoke {
         "airlock-bench --smoke".to_owned()

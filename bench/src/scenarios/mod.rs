@@ -3,5 +3,6 @@
 pub mod api_load;
 pub mod comms;
 pub mod per_task;
+pub mod schedules;
 pub mod standalone;
 pub mod triggerer;
