@@ -11,7 +11,7 @@ use airlock_protocol::api::{
 };
 use airlock_protocol::dag::DagTiming;
 use airlock_protocol::state::{DagRunState, DagRunType};
-use airlock_store::dag_runs::{NewDagRun, clear_run, create_run};
+use airlock_store::dag_runs::{clear_run, create_run};
 use airlock_store::{Db, StoreError, StoreResult, to_micros};
 use chrono::{DateTime, Utc};
 
@@ -158,20 +158,14 @@ pub async fn backfill(
         match run.action {
             BackfillAction::Skip => {}
             BackfillAction::Create => {
-                let new = NewDagRun {
-                    dag_id: dag_id.to_owned(),
-                    run_id: run.run_id.clone(),
-                    logical_date: Some(interval.start),
-                    run_after: now,
-                    run_type: DagRunType::Backfill,
-                    state: DagRunState::Queued,
-                    conf: Some(Default::default()),
-                    triggering_user_name: None,
-                    partition_key: None,
-                    note: None,
-                    data_interval: Some((interval.start, interval.end)),
-                    backfill_id: Some(id),
-                };
+                let new = crate::creation::interval_run(
+                    dag_id,
+                    run.run_id.clone(),
+                    DagRunType::Backfill,
+                    *interval,
+                    now,
+                    Some(id),
+                );
                 create_run(&mut tx, &new, now).await?;
             }
             BackfillAction::Clear => {

@@ -93,20 +93,14 @@ pub(crate) async fn create_due_runs(
             if interval.end > now || created == MAX_RUNS_PER_DAG {
                 break Some(interval);
             }
-            let run = NewDagRun {
-                dag_id: dag_id.clone(),
-                run_id: scheduled_run_id(interval.start),
-                logical_date: Some(interval.start),
-                run_after: interval.end,
-                run_type: DagRunType::Scheduled,
-                state: DagRunState::Queued,
-                conf: Some(Default::default()),
-                triggering_user_name: None,
-                partition_key: None,
-                note: None,
-                data_interval: Some((interval.start, interval.end)),
-                backfill_id: None,
-            };
+            let run = interval_run(
+                &dag_id,
+                scheduled_run_id(interval.start),
+                DagRunType::Scheduled,
+                interval,
+                interval.end,
+                None,
+            );
             if create_run(&mut tx, &run, now).await? {
                 report.runs_created += 1;
             }
@@ -144,4 +138,29 @@ async fn set_next(
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+/// A queued run of `dag_id` over `interval` (scheduled, or of backfill `backfill_id`).
+pub(crate) fn interval_run(
+    dag_id: &str,
+    run_id: String,
+    run_type: DagRunType,
+    interval: Interval,
+    run_after: DateTime<Utc>,
+    backfill_id: Option<i64>,
+) -> NewDagRun {
+    NewDagRun {
+        dag_id: dag_id.to_owned(),
+        run_id,
+        logical_date: Some(interval.start),
+        run_after,
+        run_type,
+        state: DagRunState::Queued,
+        conf: Some(Default::default()),
+        triggering_user_name: None,
+        partition_key: None,
+        note: None,
+        data_interval: Some((interval.start, interval.end)),
+        backfill_id,
+    }
 }

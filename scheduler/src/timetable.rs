@@ -229,34 +229,17 @@ impl Timetable {
 
     /// The first schedule strictly after `t` (Airflow's `_get_next`).
     fn next(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        match &self.kind {
-            Kind::Every(d) => t.checked_add_signed(*d),
-            Kind::Once => None,
-            Kind::Cron {
-                cron,
-                tz,
-                every_hour,
-            } => {
-                // Cron works in whole seconds: the first schedule after `t` is the first after
-                // its second.
-                let t = t.duration_trunc(TimeDelta::seconds(1)).ok()?;
-                let naive = t.with_timezone(tz).naive_local();
-                let found = cron
-                    .find_next_occurrence(&Utc.from_utc_datetime(&naive), false)
-                    .ok()?
-                    .naive_utc();
-                if *every_hour {
-                    t.checked_add_signed(found - naive)
-                } else {
-                    make_aware(found, tz)
-                }
-            }
-        }
+        self.step(t, true)
     }
 
     /// The last schedule strictly before `t` (Airflow's `_get_prev`).
     fn prev(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.step(t, false)
+    }
+
+    fn step(&self, t: DateTime<Utc>, forward: bool) -> Option<DateTime<Utc>> {
         match &self.kind {
+            Kind::Every(d) if forward => t.checked_add_signed(*d),
             Kind::Every(d) => t.checked_sub_signed(*d),
             Kind::Once => None,
             Kind::Cron {
@@ -264,16 +247,27 @@ impl Timetable {
                 tz,
                 every_hour,
             } => {
-                // In whole seconds: the last schedule before `t` is the last before the second
-                // after it (a schedule at `t`'s own second, before `t`, counts).
-                let t = t.duration_round_up(TimeDelta::seconds(1)).ok()?;
+                // Cron works in whole seconds: the first schedule after `t` is the first after
+                // its second; the last before `t` is the last before the second after it (a
+                // schedule at `t`'s own second, before `t`, counts).
+                let second = TimeDelta::seconds(1);
+                let t = if forward {
+                    t.duration_trunc(second)
+                } else {
+                    t.duration_round_up(second)
+                }
+                .ok()?;
                 let naive = t.with_timezone(tz).naive_local();
-                let found = cron
-                    .find_previous_occurrence(&Utc.from_utc_datetime(&naive), false)
-                    .ok()?
-                    .naive_utc();
+                let from = Utc.from_utc_datetime(&naive);
+                let found = if forward {
+                    cron.find_next_occurrence(&from, false)
+                } else {
+                    cron.find_previous_occurrence(&from, false)
+                }
+                .ok()?
+                .naive_utc();
                 if *every_hour {
-                    t.checked_sub_signed(naive - found)
+                    t.checked_add_signed(found - naive)
                 } else {
                     make_aware(found, tz)
                 }

@@ -35,6 +35,26 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut condition: impl FnMut() ->
     }
 }
 
+/// Polls `check` every 20 ms until it yields a value, for at most `limit` (the async twin of
+/// [`wait_for`]).
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The example bundle's stand-in external service (`example-bundle job-server`), killed when
 /// dropped.
 pub struct JobService {

@@ -2,29 +2,15 @@
 //! succeeds and when the run ends; one that panics or hangs is reported and changes nothing;
 //! a server killed between a failure and its callback still runs it, once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use airlock_e2e::process::eventually;
 use airlock_e2e::{Backend, Standalone, on_both_backends};
 use serde_json::{Value, json};
 
 async fn start(backend: Backend) -> Option<Standalone> {
     // Long enough that the restart below cannot make a zombie of a try in flight.
     Standalone::start_with(backend, &[("AIRLOCK_TASK_HEARTBEAT_TIMEOUT", "120")]).await
-}
-
-async fn until<T, F: Future<Output = Option<T>>>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn run_state(sa: &Standalone, run_id: &str) -> Option<String> {
@@ -73,7 +59,7 @@ on_both_backends!(
         let mut sa = sa;
         let out = sa.cli(&["dags", "trigger", "called_back", "--run-id", "c1"]);
         assert_eq!(out.code, Some(0), "{out:?}");
-        until(Duration::from_secs(60), "c1 to end", || async {
+        eventually(Duration::from_secs(60), "c1 to end", || async {
             finished(&run_state(&sa, "c1").await).then_some(())
         })
         .await;
@@ -148,7 +134,7 @@ on_both_backends!(
         // Killed as soon as `fail` has failed for good: its callback still runs, once.
         let out = sa.cli(&["dags", "trigger", "called_back", "--run-id", "c2"]);
         assert_eq!(out.code, Some(0), "{out:?}");
-        until(Duration::from_secs(60), "c2's final failure", || async {
+        eventually(Duration::from_secs(60), "c2's final failure", || async {
             let s: Option<(Option<String>, i64)> = sqlx::query_as(
                 "SELECT state, try_number FROM task_instance WHERE dag_id = 'called_back' \
              AND run_id = 'c2' AND task_id = 'fail'",
@@ -161,7 +147,7 @@ on_both_backends!(
         .await;
         sa.crash();
         sa.start_again();
-        until(Duration::from_secs(90), "c2 to end", || async {
+        eventually(Duration::from_secs(90), "c2 to end", || async {
             finished(&run_state(&sa, "c2").await).then_some(())
         })
         .await;

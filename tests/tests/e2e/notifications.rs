@@ -4,8 +4,9 @@
 //! those events) and leaves the run failed.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use airlock_e2e::process::eventually;
 use airlock_e2e::{Backend, Standalone, on_both_backends};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -98,21 +99,6 @@ async fn outbox(sa: &Standalone, run_id: &str) -> (i64, i64, i64) {
     .unwrap()
 }
 
-async fn until<T, F: Future<Output = Option<T>>>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 on_both_backends!(
     webhooks_are_sent_once_per_wanted_event_even_across_a_crash,
     start,
@@ -127,7 +113,7 @@ on_both_backends!(
         // the failures-only notifier hears of the final failure; the other of the retry, the
         // failure and both successes.
         trigger("n1");
-        until(Duration::from_secs(60), "n1's notifications", || async {
+        eventually(Duration::from_secs(60), "n1's notifications", || async {
             let (recorded, delivered, _) = outbox(&sa, "n1").await;
             (recorded == 5 && delivered == 5).then_some(())
         })
@@ -186,7 +172,7 @@ on_both_backends!(
         // notifications wait for their retry, then started again with the endpoint back.
         sink.answer(503);
         trigger("n2");
-        until(
+        eventually(
             Duration::from_secs(60),
             "a failed delivery of n2's",
             || async {
@@ -198,7 +184,7 @@ on_both_backends!(
         sa.crash();
         sink.answer(200);
         sa.start_again();
-        until(Duration::from_secs(90), "n2's notifications", || async {
+        eventually(Duration::from_secs(90), "n2's notifications", || async {
             let (recorded, delivered, _) = outbox(&sa, "n2").await;
             (recorded == 5 && delivered == 5).then_some(())
         })
@@ -294,7 +280,7 @@ on_both_backends!(
         let (sa, mails) = setup;
         let out = sa.cli(&["dags", "trigger", "mailed", "--run-id", "m1"]);
         assert_eq!(out.code, Some(0), "{out:?}");
-        until(Duration::from_secs(60), "m1's e-mail", || async {
+        eventually(Duration::from_secs(60), "m1's e-mail", || async {
             let (recorded, delivered, _) = outbox(&sa, "m1").await;
             (recorded == 1 && delivered == 1).then_some(())
         })

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use airlock_e2e::process::eventually;
 use airlock_e2e::process::{ApiServerProcess, wait_for};
 use airlock_e2e::standalone::{WorkerProcess, bundles_dir, task_tmp_dir};
 use airlock_e2e::{Backend, TestApi, TestDatabase, on_both_backends};
@@ -102,24 +103,8 @@ async fn ti(db: &Db, run: &str, task: &str) -> (Option<String>, Option<String>, 
     .expect("task instance")
 }
 
-/// Polls `check` every 20 ms for at most `limit`.
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn wait_ti_state(db: &Db, run: &str, task: &str, state: &str) -> (Option<String>, String) {
-    until(
+    eventually(
         Duration::from_secs(30),
         &format!("{run}/{task} {state}"),
         || async {
@@ -258,7 +243,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies_mid_run() {
         &root.join("worker.log"),
         &[("AIRLOCK_PARALLELISM", "4")],
     );
-    until(
+    eventually(
         Duration::from_secs(60),
         "the worker to register DAGs",
         || async {
@@ -279,7 +264,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies_mid_run() {
         )
         .await;
     let markers_made = || std::fs::read_dir(&markers).map(|d| d.count()).unwrap_or(0);
-    until(
+    eventually(
         Duration::from_secs(60),
         "the first tasks to run",
         || async { (markers_made() >= 3).then_some(()) },
@@ -296,7 +281,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies_mid_run() {
     let takeover = killed.elapsed();
     assert!(takeover < Duration::from_secs(10), "{takeover:?}");
 
-    let state = until(Duration::from_secs(120), "the run to end", || async {
+    let state = eventually(Duration::from_secs(120), "the run to end", || async {
         let s: String =
             sqlx::query_scalar("SELECT state FROM dag_run WHERE dag_id = 'once' AND run_id = 'r1'")
                 .fetch_one(db.pool())
@@ -356,7 +341,7 @@ async fn a_change_through_one_replica_wakes_a_tick_waiting_on_another() {
             })
         };
         // The tick has claimed (nothing) and is waiting once its executor is recorded.
-        until(Duration::from_secs(10), "the tick to wait", || async {
+        eventually(Duration::from_secs(10), "the tick to wait", || async {
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM executor WHERE id = $1")
                 .bind(&executor)
                 .fetch_one(db.pool())
@@ -475,7 +460,7 @@ on_both_backends!(
             })
             .collect();
         let db = api.state.db.clone();
-        until(Duration::from_secs(60), "the run to succeed", || async {
+        eventually(Duration::from_secs(60), "the run to succeed", || async {
             let s: String = sqlx::query_scalar("SELECT state FROM dag_run WHERE run_id = 'r'")
                 .fetch_one(db.pool())
                 .await

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use airlock_e2e::process::eventually;
 use airlock_e2e::{Backend, Standalone, on_both_backends};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
@@ -37,21 +38,6 @@ async fn runs(sa: &Standalone, dag: &str) -> Vec<(String, String, String, i64, i
     .unwrap()
 }
 
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 on_both_backends!(
     scheduled_dags_catch_up_once_each_limit_runs_and_time_out,
     start_scheduled,
@@ -61,7 +47,7 @@ on_both_backends!(
         let ended = || ((Utc::now() - start).num_hours()) as usize;
 
         // Half-way through the catchup, kill it and start it again.
-        until(
+        eventually(
             Duration::from_secs(60),
             "some hourly runs to finish",
             || async {
@@ -155,7 +141,7 @@ on_both_backends!(
         assert_eq!(again.code, Some(0), "{again:?}");
         assert!(again.stdout.contains("clear and rerun"), "{}", again.stdout);
         let first = hourly[0].0.clone();
-        until(
+        eventually(
             Duration::from_secs(60),
             "the cleared run to succeed again",
             || async {
@@ -194,24 +180,25 @@ on_both_backends!(
 
         // max_active_runs = 1: all three run, never two at once (their recorded spans do not
         // overlap; each started when the one before ended).
-        let spans: Vec<(i64, i64)> = until(Duration::from_secs(60), "the serial runs", || async {
-            let spans: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-                "SELECT state, start_date, end_date FROM dag_run WHERE dag_id = 'serial' \
+        let spans: Vec<(i64, i64)> =
+            eventually(Duration::from_secs(60), "the serial runs", || async {
+                let spans: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT state, start_date, end_date FROM dag_run WHERE dag_id = 'serial' \
                  ORDER BY start_date",
-            )
-            .fetch_all(sa.db.pool())
-            .await
-            .unwrap();
-            (spans.len() == 3 && spans.iter().all(|r| r.0 == "success"))
-                .then(|| spans.iter().map(|r| (r.1.unwrap(), r.2.unwrap())).collect())
-        })
-        .await;
+                )
+                .fetch_all(sa.db.pool())
+                .await
+                .unwrap();
+                (spans.len() == 3 && spans.iter().all(|r| r.0 == "success"))
+                    .then(|| spans.iter().map(|r| (r.1.unwrap(), r.2.unwrap())).collect())
+            })
+            .await;
         for pair in spans.windows(2) {
             assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
         }
 
         // dagrun_timeout: the run fails and its sleeping task is stopped.
-        let (state, pid): (String, Option<i64>) = until(
+        let (state, pid): (String, Option<i64>) = eventually(
             Duration::from_secs(60),
             "the slow run to time out",
             || async {
@@ -234,7 +221,7 @@ on_both_backends!(
                 .unwrap();
         assert_eq!(ti_state, "skipped");
         if let Some(pid) = pid {
-            until(
+            eventually(
                 Duration::from_secs(30),
                 "the timed-out task's process to end",
                 || async {
