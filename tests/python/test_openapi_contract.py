@@ -8,6 +8,7 @@ import importlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
 
 from conftest import ROOT
@@ -102,6 +103,13 @@ def test_a_generated_client_makes_typed_calls(airlock, tmp_path):
 
 
 def schemathesis(airlock, token: str, *selection: str) -> subprocess.CompletedProcess:
+    # In a directory of its own: schemathesis keeps a cache (replayed failures) in its working
+    # directory, which must neither land in the repository nor carry over between runs.
+    with tempfile.TemporaryDirectory() as cwd:
+        return _schemathesis_in(cwd, airlock, token, *selection)
+
+
+def _schemathesis_in(cwd, airlock, token: str, *selection: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             str(VENV_BIN / "st"),
@@ -125,6 +133,7 @@ def schemathesis(airlock, token: str, *selection: str) -> subprocess.CompletedPr
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=cwd,
     )
 
 
