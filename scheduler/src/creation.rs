@@ -1,6 +1,6 @@
 //! Scheduled runs: the runs DAGs' timetables say are due, created by the pass.
 //!
-//! Each DAG is handled in its own transaction under its row lock. A scheduled run's id is
+//! DAGs are handled in transactions of a few hundred, each under its row lock. A scheduled run's id is
 //! `scheduled__<logical date>`, and creating a run whose id exists does nothing, so a pass that
 //! is repeated (a restart, a second replica that briefly also leads) never creates one twice.
 //! The DAG row remembers the last interval created and caches the next one (`dags list` shows
@@ -20,6 +20,9 @@ pub(crate) const NEVER: i64 = 253_402_300_799_000_000;
 
 /// Most runs one DAG gets in one pass (a long catchup continues in the next, at once).
 const MAX_RUNS_PER_DAG: usize = 100;
+
+/// DAGs whose runs are created in one transaction.
+const DAGS_PER_TRANSACTION: usize = 200;
 
 #[derive(sqlx::FromRow)]
 struct DagRow {
@@ -52,66 +55,83 @@ pub(crate) async fn create_due_runs(
     .bind(to_micros(now))
     .fetch_all(db.pool())
     .await?;
-    for dag_id in due {
+    // Several DAGs per transaction: on SQLite each commit is a disk sync, which would otherwise
+    // bound how many DAGs' runs a pass creates per second. A DAG's runs and its bookkeeping
+    // still commit together.
+    for chunk in due.chunks(DAGS_PER_TRANSACTION) {
         let mut tx = db.begin_write().await?;
-        let row: Option<DagRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT timetable, CAST(is_paused AS INTEGER) AS is_paused, \
-             last_automated_data_interval_start AS last_start, \
-             last_automated_data_interval_end AS last_end FROM dag WHERE dag_id = $1{}",
-            db.for_update()
-        )))
-        .bind(&dag_id)
-        .fetch_optional(tx.conn())
-        .await?;
-        let Some(row) = row.filter(|r| r.is_paused == 0) else {
-            continue;
-        };
-        let Some(text) = row.timetable else { continue };
-        let timetable = serde_json::from_str::<DagTiming>(&text)
-            .map_err(|e| e.to_string())
-            .and_then(|t| Timetable::new(&dag_id, &t).map_err(|e| e.to_string()));
-        let timetable = match timetable {
-            Ok(t) => t,
-            Err(e) => {
-                // Registration checks timetables, so this is a row written by something else:
-                // the DAG gets no runs until it is registered again; the others go on.
-                tracing::error!(%dag_id, error = %e, "stored timetable unusable; no scheduled runs");
-                set_next(&mut tx, &dag_id, None, None).await?;
-                tx.commit().await?;
-                continue;
-            }
-        };
-        let mut last = row.last_start.zip(row.last_end).map(|(s, e)| Interval {
-            start: from_micros(s),
-            end: from_micros(e),
-        });
-        let mut created = 0;
-        let next = loop {
-            let Some(interval) = timetable.next_interval(last, now) else {
-                break None;
-            };
-            if interval.end > now || created == MAX_RUNS_PER_DAG {
-                break Some(interval);
-            }
-            let run = interval_run(
-                &dag_id,
-                scheduled_run_id(interval.start),
-                DagRunType::Scheduled,
-                interval,
-                interval.end,
-                None,
-            );
-            if create_run(&mut tx, &run, now).await? {
-                report.runs_created += 1;
-            }
-            last = Some(interval);
-            created += 1;
-        };
-        set_next(&mut tx, &dag_id, last, next).await?;
-        tx.commit().await?;
-        if let Some(n) = next {
-            report.due_at(n.end.max(now));
+        for dag_id in chunk {
+            create_for_dag(&mut tx, db, dag_id, now, report).await?;
         }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Creates the due runs of one DAG (under its row lock) and records where it stands.
+async fn create_for_dag(
+    tx: &mut WriteTx,
+    db: &Db,
+    dag_id: &str,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> StoreResult<()> {
+    let row: Option<DagRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT timetable, CAST(is_paused AS INTEGER) AS is_paused, \
+         last_automated_data_interval_start AS last_start, \
+         last_automated_data_interval_end AS last_end FROM dag WHERE dag_id = $1{}",
+        db.for_update()
+    )))
+    .bind(dag_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row.filter(|r| r.is_paused == 0) else {
+        return Ok(());
+    };
+    let Some(text) = row.timetable else {
+        return Ok(());
+    };
+    let timetable = serde_json::from_str::<DagTiming>(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|t| Timetable::new(dag_id, &t).map_err(|e| e.to_string()));
+    let timetable = match timetable {
+        Ok(t) => t,
+        Err(e) => {
+            // Registration checks timetables, so this is a row written by something else: the
+            // DAG gets no runs until it is registered again; the others go on.
+            tracing::error!(%dag_id, error = %e, "stored timetable unusable; no scheduled runs");
+            return set_next(tx, dag_id, None, None).await;
+        }
+    };
+    let mut last = row.last_start.zip(row.last_end).map(|(s, e)| Interval {
+        start: from_micros(s),
+        end: from_micros(e),
+    });
+    let mut created = 0;
+    let next = loop {
+        let Some(interval) = timetable.next_interval(last, now) else {
+            break None;
+        };
+        if interval.end > now || created == MAX_RUNS_PER_DAG {
+            break Some(interval);
+        }
+        let run = interval_run(
+            dag_id,
+            scheduled_run_id(interval.start),
+            DagRunType::Scheduled,
+            interval,
+            interval.end,
+            None,
+        );
+        if create_run(tx, &run, now).await? {
+            report.runs_created += 1;
+        }
+        last = Some(interval);
+        created += 1;
+    };
+    set_next(tx, dag_id, last, next).await?;
+    if let Some(n) = next {
+        report.due_at(n.end.max(now));
     }
     Ok(())
 }

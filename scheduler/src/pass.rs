@@ -181,6 +181,7 @@ pub async fn schedule(
     report.trigger_timeouts = airlock_store::triggers::expire_trigger_timeouts(db, now).await?;
 
     let mut plans = runs::Plans::default();
+    plans.load_hooks(db).await?;
     // Twice when a run finished: a run waiting for a `max_active_runs` slot takes it (and its
     // first tasks are scheduled) in the pass that freed it.
     for _ in 0..2 {
@@ -198,7 +199,7 @@ pub async fn schedule(
     Ok(report)
 }
 
-/// Advances every running run, each in its own transaction.
+/// Advances every running run, a chunk of runs per transaction.
 async fn advance_running_runs(
     db: &Db,
     settings: &SchedulerSettings,
@@ -210,23 +211,30 @@ async fn advance_running_runs(
         sqlx::query_as("SELECT dag_id, run_id FROM dag_run WHERE state = 'running' ORDER BY id")
             .fetch_all(db.pool())
             .await?;
-    for (dag_id, run_id) in &running {
+    // Several runs per transaction, each under its row lock: on SQLite a commit is a disk
+    // sync, which would otherwise bound a pass over many runs.
+    for chunk in running.chunks(RUNS_PER_TRANSACTION) {
         let mut tx = db.begin_write().await?;
-        // Locked, and still running: another pass (a replica that has just lost the lead) or
-        // a clear may have moved it on since it was listed.
-        let state: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT state FROM dag_run WHERE dag_id = $1 AND run_id = $2{}",
-            db.for_update()
-        )))
-        .bind(dag_id)
-        .bind(run_id)
-        .fetch_optional(tx.conn())
-        .await?;
-        if state.as_deref() != Some(DagRunState::Running.as_str()) {
-            continue;
+        for (dag_id, run_id) in chunk {
+            // Locked, and still running: another pass (a replica that has just lost the
+            // lead) or a clear may have moved it on since it was listed.
+            let state: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT state FROM dag_run WHERE dag_id = $1 AND run_id = $2{}",
+                db.for_update()
+            )))
+            .bind(dag_id)
+            .bind(run_id)
+            .fetch_optional(tx.conn())
+            .await?;
+            if state.as_deref() != Some(DagRunState::Running.as_str()) {
+                continue;
+            }
+            runs::advance_run(&mut tx, settings, plans, dag_id, run_id, now, report).await?;
         }
-        runs::advance_run(&mut tx, settings, plans, dag_id, run_id, now, report).await?;
         tx.commit().await?;
     }
     Ok(())
 }
+
+/// Running runs advanced in one transaction.
+const RUNS_PER_TRANSACTION: usize = 100;

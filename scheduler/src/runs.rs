@@ -22,28 +22,40 @@ use crate::rules::{Decision, UpstreamCounts, evaluate};
 pub(crate) struct Plans(HashMap<String, DagPlan>, HashMap<String, Hooks>);
 
 /// What a DAG wants to hear of its runs: its notifiers, and whether it has callbacks.
+#[derive(Default)]
 struct Hooks {
     notifiers: Vec<NotifierDefinition>,
     callbacks: bool,
 }
 
+/// The hooks of a DAG that has none.
+static NO_HOOKS: std::sync::LazyLock<Hooks> = std::sync::LazyLock::new(Hooks::default);
+
 impl Plans {
-    async fn hooks(&mut self, tx: &mut WriteTx, dag_id: &str) -> StoreResult<&Hooks> {
-        if !self.1.contains_key(dag_id) {
-            let notifiers = airlock_store::notifications::dag_notifiers(tx, dag_id).await?;
-            let callbacks: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM dag_task WHERE dag_id = $1 AND callback IS NOT NULL",
-            )
-            .bind(dag_id)
-            .fetch_one(tx.conn())
-            .await?;
-            let hooks = Hooks {
-                notifiers,
-                callbacks: callbacks > 0,
-            };
-            self.1.insert(dag_id.to_owned(), hooks);
+    /// Reads which DAGs have notifiers or callbacks: two queries a pass, rather than two per
+    /// DAG with a running run.
+    pub(crate) async fn load_hooks(&mut self, db: &airlock_store::Db) -> StoreResult<()> {
+        let notifiers: Vec<(String, String)> =
+            sqlx::query_as("SELECT dag_id, notifiers FROM dag WHERE notifiers IS NOT NULL")
+                .fetch_all(db.pool())
+                .await?;
+        for (dag_id, text) in notifiers {
+            // Registration validated them; a row that does not parse notifies no one.
+            let notifiers = serde_json::from_str(&text).unwrap_or_default();
+            self.1.entry(dag_id).or_default().notifiers = notifiers;
         }
-        Ok(&self.1[dag_id])
+        let with_callbacks: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT dag_id FROM dag_task WHERE callback IS NOT NULL")
+                .fetch_all(db.pool())
+                .await?;
+        for dag_id in with_callbacks {
+            self.1.entry(dag_id).or_default().callbacks = true;
+        }
+        Ok(())
+    }
+
+    fn hooks(&self, dag_id: &str) -> &Hooks {
+        self.1.get(dag_id).unwrap_or(&NO_HOOKS)
     }
 
     async fn get(&mut self, tx: &mut WriteTx, dag_id: &str) -> StoreResult<&DagPlan> {
@@ -151,7 +163,7 @@ pub(crate) async fn advance_run(
         decide(tx, settings, plan, &waiting, dag_id, run_id, now, report).await?;
     }
     // Before the run can finish, so that every try's event is seen while the run is running.
-    let hooks = plans.hooks(tx, dag_id).await?;
+    let hooks = plans.hooks(dag_id);
     let callbacks = hooks.callbacks;
     if !hooks.notifiers.is_empty() {
         report.notifications +=

@@ -98,20 +98,6 @@ struct Try {
     end_date: Option<i64>,
 }
 
-/// A DAG's notifiers as stored (none when it has none or they cannot be read; registration
-/// validated them).
-pub async fn dag_notifiers(tx: &mut WriteTx, dag_id: &str) -> DbResult<Vec<NotifierDefinition>> {
-    let text: Option<Option<String>> =
-        sqlx::query_scalar("SELECT notifiers FROM dag WHERE dag_id = $1")
-            .bind(dag_id)
-            .fetch_optional(tx.conn())
-            .await?;
-    Ok(text
-        .flatten()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default())
-}
-
 /// Records the events of run `run_id` that `notifiers` want and that are not recorded yet;
 /// returns how many notifications were recorded.
 pub async fn record_events(

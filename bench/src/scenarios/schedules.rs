@@ -202,7 +202,9 @@ pub async fn run(
                 format!("{p50:.0} / {p99:.0} / {max:.0} ms"),
             ],
             vec![
-                format!("a pass with nothing due ({dags} DAGs, {running} runs running)"),
+                format!(
+                    "a pass with no run due ({dags} DAGs, {running} runs running, their tasks admitted for executors)"
+                ),
                 format!("{:.0} ms (median of 3)", median(&pass_ms)),
             ],
             vec![
