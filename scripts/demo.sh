@@ -31,8 +31,9 @@ echo
 "$airlock" dags list
 echo
 status=0
-"$airlock" dags trigger etl --wait || status=$?
-run_id=$("$airlock" dags list | awk '$1 == "etl" { print $4 }')
+# The run id is chosen here rather than read back from a table whose columns may change.
+run_id="manual__$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)"
+"$airlock" dags trigger etl --run-id "$run_id" --wait || status=$?
 echo
 "$airlock" runs show etl "$run_id"
 echo
