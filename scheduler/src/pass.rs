@@ -207,10 +207,26 @@ async fn advance_running_runs(
     now: DateTime<Utc>,
     report: &mut PassReport,
 ) -> StoreResult<()> {
-    let running: Vec<(String, String)> =
-        sqlx::query_as("SELECT dag_id, run_id FROM dag_run WHERE state = 'running' ORDER BY id")
-            .fetch_all(db.pool())
-            .await?;
+    // Only runs where a pass can do something: a task instance waits for a decision, every
+    // one has finished (the run can end), or the DAG has notifiers or callbacks (their events
+    // are looked for). The rest are only waiting for their tasks: one statement skips them,
+    // instead of a transaction each.
+    let candidates: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT r.dag_id, r.run_id, CASE WHEN EXISTS (SELECT 1 FROM task_instance t \
+             WHERE t.dag_id = r.dag_id AND t.run_id = r.run_id AND t.state IS NULL) \
+           OR NOT EXISTS (SELECT 1 FROM task_instance t \
+             WHERE t.dag_id = r.dag_id AND t.run_id = r.run_id \
+             AND t.state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed')) \
+           THEN 1 ELSE 0 END AS actionable \
+         FROM dag_run r WHERE r.state = 'running' ORDER BY r.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let running: Vec<(String, String)> = candidates
+        .into_iter()
+        .filter(|(dag_id, _, actionable)| *actionable == 1 || plans.has_hooks(dag_id))
+        .map(|(dag_id, run_id, _)| (dag_id, run_id))
+        .collect();
     // Several runs per transaction, each under its row lock: on SQLite a commit is a disk
     // sync, which would otherwise bound a pass over many runs.
     for chunk in running.chunks(RUNS_PER_TRANSACTION) {

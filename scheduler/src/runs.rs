@@ -54,6 +54,11 @@ impl Plans {
         Ok(())
     }
 
+    /// Whether `dag_id` has notifiers or callbacks (see [`Plans::load_hooks`]).
+    pub(crate) fn has_hooks(&self, dag_id: &str) -> bool {
+        self.1.contains_key(dag_id)
+    }
+
     fn hooks(&self, dag_id: &str) -> &Hooks {
         self.1.get(dag_id).unwrap_or(&NO_HOOKS)
     }
