@@ -18,7 +18,12 @@ use crate::report::Section;
 use crate::stats::{median, percentile};
 
 /// Registers `dags` DAGs of one task each, on `schedule`, starting at `start` (no catchup).
-async fn register(db: &Db, dags: usize, schedule: &serde_json::Value, start: DateTime<Utc>) {
+async fn register(
+    db: &Db,
+    dags: usize,
+    schedule: &serde_json::Value,
+    start: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let defs: Vec<serde_json::Value> = (0..dags)
         .map(|i| {
             json!({"dag_id": format!("every_minute_{i:05}"), "schedule": schedule,
@@ -26,10 +31,9 @@ async fn register(db: &Db, dags: usize, schedule: &serde_json::Value, start: Dat
         })
         .collect();
     let bundle: BundleDefinition =
-        serde_json::from_value(json!({"bundle": "bench", "dags": defs})).expect("bundle");
-    airlock_store::control::register_bundle(db, &bundle, airlock_store::now())
-        .await
-        .expect("register");
+        serde_json::from_value(json!({"bundle": "bench", "dags": defs}))?;
+    airlock_store::control::register_bundle(db, &bundle, airlock_store::now()).await?;
+    Ok(())
 }
 
 async fn runs_ending_at(db: &Db, end: DateTime<Utc>) -> i64 {
@@ -86,7 +90,7 @@ pub async fn run(
     };
     let start = Utc::now().duration_trunc(step)? - step * 10;
     let registered = Instant::now();
-    register(&server.db, dags, &schedule, start).await;
+    register(&server.db, dags, &schedule, start).await?;
     let register_secs = registered.elapsed().as_secs_f64();
     // Without catchup each DAG first gets its latest interval (once the service has seen the
     // registration); the next boundary far enough ahead is the one measured.
@@ -111,22 +115,9 @@ pub async fn run(
         Ok(late) => late,
         Err(e) => {
             let log = std::fs::read_to_string(home.join("api-server.log")).unwrap_or_default();
-            let dag_rows: Vec<(String, Option<i64>, Option<String>)> = sqlx::query_as(
-                "SELECT dag_id, next_dagrun_create_after, timetable FROM dag LIMIT 3",
-            )
-            .fetch_all(server.db.pool())
-            .await
-            .unwrap_or_default();
-            let runs: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-                "SELECT COUNT(*), MIN(data_interval_end), MAX(data_interval_end) FROM dag_run",
-            )
-            .fetch_all(server.db.pool())
-            .await
-            .unwrap_or_default();
             bail!(
-                "{e} (boundary {})\nruns: {runs:?}\nDAGs: {dag_rows:?}\napi-server log (end):\n{}",
-                to_micros(boundary),
-                &log[log.len().saturating_sub(3000)..]
+                "{e}\napi-server log (end):\n{}",
+                &log[log.floor_char_boundary(log.len().saturating_sub(3000))..]
             );
         }
     };

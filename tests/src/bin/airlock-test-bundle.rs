@@ -660,10 +660,11 @@ fn panicking_callback(_: &mut Context<'_>) -> TaskResult {
     panic!("this callback panics")
 }
 
-/// A callback that hangs.
+/// A callback that hangs (until its timeout stops it).
 fn hanging_callback(_: &mut Context<'_>) -> TaskResult {
-    std::thread::sleep(Duration::from_secs(600));
-    Ok(Value::Null)
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Callbacks of every kind: ones that work, one that panics, one that hangs.

@@ -80,7 +80,7 @@ on_both_backends!(
                     std::fs::read_to_string(sa.home.join("standalone.err")).unwrap_or_default();
                 panic!(
                     "hourly runs never all succeeded: {r:?}\n{tis:?}\n{}",
-                    &log[log.len().saturating_sub(4000)..]
+                    &log[log.floor_char_boundary(log.len().saturating_sub(4000))..]
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
