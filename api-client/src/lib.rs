@@ -11,6 +11,7 @@
 mod client;
 mod control;
 mod error;
+mod operate;
 mod routes;
 
 pub use airlock_process::backoff::{Backoff, DEFAULT_OUTAGE_BUDGET, RetryPolicy};

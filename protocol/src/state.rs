@@ -96,6 +96,47 @@ impl TaskInstanceState {
 }
 
 string_enum! {
+    /// States an operator may mark a task instance with (`airlock tasks mark`).
+    MarkTaskState {
+        /// Success.
+        Success = "success",
+        /// Failed.
+        Failed = "failed",
+        /// Skipped.
+        Skipped = "skipped",
+    }
+}
+
+impl From<MarkTaskState> for TaskInstanceState {
+    fn from(s: MarkTaskState) -> Self {
+        match s {
+            MarkTaskState::Success => Self::Success,
+            MarkTaskState::Failed => Self::Failed,
+            MarkTaskState::Skipped => Self::Skipped,
+        }
+    }
+}
+
+string_enum! {
+    /// States an operator may mark a DAG run with (`airlock runs mark`).
+    MarkRunState {
+        /// Success.
+        Success = "success",
+        /// Failed.
+        Failed = "failed",
+    }
+}
+
+impl From<MarkRunState> for DagRunState {
+    fn from(s: MarkRunState) -> Self {
+        match s {
+            MarkRunState::Success => Self::Success,
+            MarkRunState::Failed => Self::Failed,
+        }
+    }
+}
+
+string_enum! {
     /// Terminal states other than success (`TITerminalStatePayload.state`).
     TerminalStateNonSuccess {
         /// Failed.

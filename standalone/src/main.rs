@@ -34,40 +34,49 @@ enum Command {
         #[command(flatten)]
         conn: ControlArgs,
     },
-    /// DAG runs.
+    /// DAG runs: list, show, clear, mark, cancel.
     Runs {
         #[command(subcommand)]
-        command: RunsCommand,
+        command: cli::runs::RunsCommand,
         #[command(flatten)]
         conn: ControlArgs,
     },
-    /// Task instances.
+    /// Task instances: logs, clear, mark.
     Tasks {
         #[command(subcommand)]
-        command: TasksCommand,
+        command: cli::tasks::TasksCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
+    /// Variables: global settings tasks read.
+    Vars {
+        #[command(subcommand)]
+        command: cli::vars::VarsCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
+    /// Connections: credentials of external systems (passwords are never shown).
+    Conns {
+        #[command(subcommand)]
+        command: cli::vars::ConnsCommand,
         #[command(flatten)]
         conn: ControlArgs,
     },
 }
 
-#[derive(Subcommand)]
-enum RunsCommand {
-    /// A run and its task instances.
-    Show {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum TasksCommand {
-    /// The log of a task try.
-    Logs(cli::logs::LogsArgs),
+impl Command {
+    /// Where a command looks for the API, for its error messages.
+    fn control_args(&self) -> Option<&ControlArgs> {
+        match self {
+            Command::Standalone(_) => None,
+            Command::Worker { conn, .. }
+            | Command::Dags { conn, .. }
+            | Command::Runs { conn, .. }
+            | Command::Tasks { conn, .. }
+            | Command::Vars { conn, .. }
+            | Command::Conns { conn, .. } => Some(conn),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -85,7 +94,9 @@ fn main() -> ExitCode {
         Command::Standalone(_) | Command::Worker { .. } => {
             "info,tower_http=warn,sqlx=warn,airlock_api_client=error"
         }
-        _ => "warn",
+        // A command someone typed says what went wrong in one line of its own (`cli::exit`);
+        // the client's retry warnings would only bury it.
+        _ => "error,airlock_api_client=off",
     };
     airlock_process::init_tracing(default_filter);
     if let Err(e) = hardened {
@@ -99,34 +110,23 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(cli::exit::ERROR);
         }
     };
+    let conn = cli.command.control_args().cloned();
     let result = rt.block_on(async move {
         match cli.command {
             Command::Standalone(a) => cli::standalone::run(*a).await,
             Command::Worker { args, conn } => cli::worker::run(args, &conn).await,
             Command::Dags { command, conn } => cli::dags::run(command, &conn).await,
-            Command::Runs {
-                command:
-                    RunsCommand::Show {
-                        dag_id,
-                        run_id,
-                        json,
-                    },
-                conn,
-            } => cli::runs::show(&dag_id, &run_id, json, &conn).await,
-            Command::Tasks {
-                command: TasksCommand::Logs(a),
-                conn,
-            } => cli::logs::run(a, &conn).await,
+            Command::Runs { command, conn } => cli::runs::run(command, &conn).await,
+            Command::Tasks { command, conn } => cli::tasks::run(command, &conn).await,
+            Command::Vars { command, conn } => cli::vars::run_vars(command, &conn).await,
+            Command::Conns { command, conn } => cli::vars::run_conns(command, &conn).await,
         }
     });
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => ExitCode::from(cli::exit::report(&e, conn.as_ref())),
     }
 }

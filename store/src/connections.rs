@@ -83,3 +83,43 @@ pub async fn put_connection(
     .await?;
     Ok(())
 }
+
+/// Every Connection without its secrets, by id.
+pub async fn list_connections(
+    db: &Db,
+    only: Option<&str>,
+) -> DbResult<Vec<airlock_protocol::api::ConnectionSummary>> {
+    let mut q = crate::sql::Sql::new(
+        "SELECT conn_id, conn_type, host, schema_name, login, password, port, extra \
+         FROM connection",
+    );
+    if let Some(id) = only {
+        q.push(" WHERE conn_id = ").bind(id.to_owned());
+    }
+    q.push(" ORDER BY conn_id");
+    let (sql, args) = q.build();
+    let rows: Vec<ConnectionRow> = sqlx::query_as_with(sql, args).fetch_all(db.pool()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| airlock_protocol::api::ConnectionSummary {
+            conn_id: r.conn_id,
+            conn_type: r.conn_type,
+            host: r.host,
+            schema: r.schema_name,
+            login: r.login,
+            port: r.port,
+            has_password: r.password.is_some(),
+            has_extra: r.extra.is_some(),
+        })
+        .collect())
+}
+
+/// Deletes a Connection; returns whether it existed.
+pub async fn delete_connection(db: &Db, conn_id: &str) -> DbResult<bool> {
+    let n = sqlx::query("DELETE FROM connection WHERE conn_id = $1")
+        .bind(conn_id)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}

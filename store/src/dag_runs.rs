@@ -13,7 +13,6 @@ use crate::dags::{dag_tasks, get_dag};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{DAG_RUN_COLUMNS, DagRunRecord, DagRunRow, TaskInstance};
 use crate::sql::Sql;
-use crate::task_instances::archive_current_try;
 use crate::{Db, DbResult, WriteTx, to_micros};
 
 /// Reads one DAG run.
@@ -307,74 +306,7 @@ pub async fn clear_run(
     run_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let at = to_micros(now);
-    // Finished tries go to the history (their task instances get fresh ids); the next try
-    // gets the next number.
-    let ran: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND start_date IS NOT NULL \
-         AND state IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed')",
-    )
-    .bind(dag_id)
-    .bind(run_id)
-    .fetch_all(tx.conn())
-    .await?;
-    let mut next_try: Vec<String> = Vec::with_capacity(ran.len());
-    for id in ran {
-        if let Ok(old) = Uuid::parse_str(&id) {
-            next_try.push(archive_current_try(tx, old, at).await?.to_string());
-        }
-    }
-    next_try.extend(
-        sqlx::query_scalar::<_, String>(
-            "SELECT id FROM task_instance WHERE dag_id = $1 AND run_id = $2 \
-             AND state = 'up_for_retry'",
-        )
-        .bind(dag_id)
-        .bind(run_id)
-        .fetch_all(tx.conn())
-        .await?,
-    );
-    sqlx::query(
-        "UPDATE task_instance SET state = 'restarting', updated_at = $3 \
-         WHERE dag_id = $1 AND run_id = $2 AND state = 'running'",
-    )
-    .bind(dag_id)
-    .bind(run_id)
-    .bind(at)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "UPDATE task_instance SET state = NULL, end_date = NULL, next_method = NULL, \
-         next_kwargs = NULL, trigger_id = NULL, trigger_timeout = NULL, updated_at = $3, \
-         max_tries = COALESCE((SELECT try_number + t.retries FROM dag_task t \
-             WHERE t.dag_id = task_instance.dag_id AND t.task_id = task_instance.task_id), \
-             CASE WHEN max_tries > try_number THEN max_tries ELSE try_number END) \
-         WHERE dag_id = $1 AND run_id = $2 AND (state IS NULL OR state <> 'restarting')",
-    )
-    .bind(dag_id)
-    .bind(run_id)
-    .bind(at)
-    .execute(tx.conn())
-    .await?;
-    for chunk in next_try.chunks(500) {
-        let mut q = Sql::new(
-            "UPDATE task_instance SET try_number = try_number + 1, start_date = NULL, \
-             duration = NULL, hostname = NULL, unixname = NULL, pid = NULL, \
-             last_heartbeat_at = NULL, queued_by = NULL WHERE id IN ",
-        );
-        q.bind_list(chunk.iter().cloned());
-        let (sql, args) = q.build();
-        sqlx::query_with(sql, args).execute(tx.conn()).await?;
-    }
-    sqlx::query(
-        "UPDATE dag_run SET state = 'queued', clear_number = clear_number + 1, start_date = NULL, \
-         end_date = NULL WHERE dag_id = $1 AND run_id = $2",
-    )
-    .bind(dag_id)
-    .bind(run_id)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
+    crate::operate::clear_whole_run(tx, dag_id, run_id, to_micros(now)).await
 }
 
 /// Filters of `GET /dag-runs/count`.

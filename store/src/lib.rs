@@ -20,6 +20,7 @@ pub mod error;
 pub mod executors;
 pub mod notifications;
 pub mod notify;
+pub mod operate;
 pub mod rows;
 pub mod secret_file;
 pub mod sql;

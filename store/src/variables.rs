@@ -78,3 +78,56 @@ pub async fn variable_keys(
         total_entries,
     })
 }
+
+/// A page of Variables with their values and descriptions, by key.
+pub async fn list_variables(
+    db: &Db,
+    prefix: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> DbResult<airlock_protocol::api::VariableList> {
+    let page = variable_keys(db, prefix, limit, offset).await?;
+    let first = page.keys.first().cloned().unwrap_or_default();
+    let last = page.keys.last().cloned().unwrap_or_default();
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT key, val, description FROM variable WHERE key >= $1 AND key <= $2 ORDER BY key",
+    )
+    .bind(&first)
+    .bind(&last)
+    .fetch_all(db.pool())
+    .await?;
+    let wanted: std::collections::BTreeSet<&String> = page.keys.iter().collect();
+    Ok(airlock_protocol::api::VariableList {
+        variables: rows
+            .into_iter()
+            .filter(|(k, _, _)| wanted.contains(k))
+            .map(
+                |(key, value, description)| airlock_protocol::api::VariableEntry {
+                    key,
+                    value,
+                    description,
+                },
+            )
+            .collect(),
+        total_entries: page.total_entries,
+    })
+}
+
+/// A Variable with its description; `None` if it does not exist.
+pub async fn get_variable_entry(
+    db: &Db,
+    key: &str,
+) -> DbResult<Option<airlock_protocol::api::VariableEntry>> {
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT val, description FROM variable WHERE key = $1")
+            .bind(key)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.map(
+        |(value, description)| airlock_protocol::api::VariableEntry {
+            key: key.to_owned(),
+            value,
+            description,
+        },
+    ))
+}

@@ -49,6 +49,20 @@ impl Outcome {
     }
 }
 
+/// As task logs show it: a state's wire name (`success`, `up_for_retry`), as every other
+/// Airlock and Airflow tool spells it.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Done(s) | Outcome::Parked(s) => f.write_str(s.as_str()),
+            Outcome::Failed => f.write_str("failed"),
+            Outcome::UpForRetry => f.write_str("up_for_retry"),
+            Outcome::Stopped => f.write_str("stopped (the server ended the try)"),
+            Outcome::Unreported => f.write_str("unreported (its state could not be reported)"),
+        }
+    }
+}
+
 /// Why the supervisor stopped the runner itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StopReason {
@@ -64,6 +78,23 @@ pub enum StopReason {
     Signalled(i32),
     /// The runner lived on too long after reporting its outcome.
     Overtime,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::ServerSaysStop(why) => {
+                write!(f, "the server says the try must stop: {why}")
+            }
+            StopReason::HeartbeatsFailed(d) => {
+                write!(f, "heartbeats failed for {} s", d.as_secs())
+            }
+            StopReason::Timeout(secs) => write!(f, "execution_timeout of {secs} s passed"),
+            StopReason::ProtocolViolation(why) => write!(f, "the runner broke the protocol: {why}"),
+            StopReason::Signalled(sig) => write!(f, "the supervisor got signal {sig}"),
+            StopReason::Overtime => f.write_str("the runner lived on too long after its report"),
+        }
+    }
 }
 
 /// What the runner reported and how that report fared.

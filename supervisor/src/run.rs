@@ -400,7 +400,7 @@ pub async fn run(
         if exited || sigkill_at.is_some() {
             return;
         }
-        log.note("warning", format!("stopping the runner: {reason:?}"));
+        log.note("warning", format!("stopping the runner: {reason}"));
         state.stopped.get_or_insert(reason);
         signal_group(pid, Signal::SIGTERM);
         *sigkill_at = Some(Instant::now() + cfg.kill_grace);
@@ -554,7 +554,7 @@ pub async fn run(
         } else {
             "error"
         },
-        format!("task finished: {outcome:?} ({})", decision.reason),
+        format!("task finished: {outcome} ({})", decision.reason),
         usage,
     )
     .await;

@@ -8,9 +8,11 @@ mod airlock;
 mod assets;
 mod connections;
 mod control;
+mod control_secrets;
 mod dag_runs;
 mod health;
 mod meta;
+mod operate;
 mod task_instance_queries;
 mod task_instances;
 mod triggerer;
@@ -164,7 +166,40 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         )
         .route(
             "/airlock/control/dags/{dag_id}/runs/{run_id}",
-            get(control::get_run),
+            get(control::get_run).patch(operate::mark_run),
+        )
+        .route("/airlock/control/runs", get(operate::list_runs))
+        .route(
+            "/airlock/control/variables",
+            get(control_secrets::list_variables),
+        )
+        .route(
+            "/airlock/control/variables/{*variable_key}",
+            get(control_secrets::get_variable)
+                .put(control_secrets::put_variable)
+                .delete(control_secrets::delete_variable),
+        )
+        .route(
+            "/airlock/control/connections",
+            get(control_secrets::list_connections),
+        )
+        .route(
+            "/airlock/control/connections/{conn_id}",
+            get(control_secrets::get_connection)
+                .put(control_secrets::put_connection)
+                .delete(control_secrets::delete_connection),
+        )
+        .route(
+            "/airlock/control/dags/{dag_id}/runs/{run_id}/clear",
+            post(operate::clear),
+        )
+        .route(
+            "/airlock/control/dags/{dag_id}/runs/{run_id}/tasks/mark",
+            post(operate::mark_tasks),
+        )
+        .route(
+            "/airlock/control/dags/{dag_id}/runs/{run_id}/cancel",
+            post(operate::cancel_run),
         )
         .route(
             "/airlock/control/dags/{dag_id}/backfills",
@@ -272,6 +307,19 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         control::retire_executor,
         control::tick,
         control::executor_event,
+        operate::list_runs,
+        operate::clear,
+        operate::mark_tasks,
+        operate::mark_run,
+        operate::cancel_run,
+        control_secrets::list_variables,
+        control_secrets::get_variable,
+        control_secrets::put_variable,
+        control_secrets::delete_variable,
+        control_secrets::list_connections,
+        control_secrets::get_connection,
+        control_secrets::put_connection,
+        control_secrets::delete_connection,
     ),
     tags(
         (name = "Health", description = "Liveness and readiness"),
@@ -285,7 +333,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         (name = "Assets", description = "Data assets"),
         (name = "Asset Events", description = "Events of data assets"),
         (name = "Airlock", description = "Airlock's own routes, beside Airflow's: what supervisors need to start a task instance"),
-        (name = "Airlock Control", description = "Airlock's control API (admin-scope tokens only): register bundles, list DAGs, trigger and inspect runs, read task logs; the tick and event loop of executors"),
+        (name = "Airlock Control", description = "Airlock's control API (admin-scope tokens only): register bundles, list DAGs, trigger, inspect, clear, mark and cancel runs, read task logs, manage Variables and Connections; the tick and event loop of executors"),
         (name = "Airlock Triggerer", description = "Airlock's own routes for triggerers (triggerer-scope tokens only): claim triggers, heartbeat, report outcomes"),
     )
 )]

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::exit::CliError;
 use airlock_api_client::{ApiClient, ClientConfig, RetryPolicy};
-use anyhow::Context;
 
 /// The file `airlock standalone` writes its API URL to.
 pub const URL_FILE: &str = "standalone.url";
@@ -48,10 +48,25 @@ fn read_trimmed(path: &Path) -> Option<String> {
 impl ControlArgs {
     /// The API URL to use.
     pub fn api_url(&self) -> String {
-        self.api_url
-            .clone()
-            .or_else(|| read_trimmed(&self.home.join(URL_FILE)))
-            .unwrap_or_else(|| DEFAULT_API_URL.to_owned())
+        self.api_url_with_source().0
+    }
+
+    /// The API URL to use, and where it came from (for messages).
+    pub fn api_url_with_source(&self) -> (String, String) {
+        if let Some(url) = &self.api_url {
+            return (url.clone(), "from AIRLOCK_API_URL or --api-url".to_owned());
+        }
+        let file = self.home.join(URL_FILE);
+        match read_trimmed(&file) {
+            Some(url) => (url, format!("from {}", file.display())),
+            None => (
+                DEFAULT_API_URL.to_owned(),
+                format!(
+                    "the default: AIRLOCK_API_URL is not set and there is no {}",
+                    file.display()
+                ),
+            ),
+        }
     }
 
     /// The admin token.
@@ -65,13 +80,15 @@ impl ControlArgs {
             .token_file
             .clone()
             .unwrap_or_else(|| self.home.join(TOKEN_FILE));
-        read_trimmed(&path).with_context(|| {
-            format!(
+        read_trimmed(&path).ok_or_else(|| {
+            CliError::unauthorised(format!(
                 "no admin token: {} is missing or empty. Start `airlock standalone` (it writes \
-                 one), or mint one with `api-server admin mint-token --scope admin --subject \
-                 <name>` and pass it in AIRLOCK_ADMIN_TOKEN or --token-file",
-                path.display()
-            )
+                 one; data directory {}), or mint one with `api-server admin mint-token --scope \
+                 admin --subject <name>` and pass it in AIRLOCK_ADMIN_TOKEN or --token-file",
+                path.display(),
+                self.home.display()
+            ))
+            .into()
         })
     }
 

@@ -7,9 +7,9 @@ use airlock_protocol::api::{
     BackfillAction, BackfillRequest, JsonObject, Reprocess, TriggerRunRequest,
 };
 use airlock_protocol::state::DagRunState;
-use anyhow::Context;
 
 use super::connect::ControlArgs;
+use super::exit::{self, CliError};
 use super::{progress, table};
 use airlock_standalone::bundles::BundleSync;
 
@@ -41,6 +41,9 @@ pub enum DagsCommand {
         /// Follow the run to its end; exit 1 if it fails.
         #[arg(long)]
         wait: bool,
+        /// Print the created run (and with --wait, the finished run) as JSON.
+        #[arg(long)]
+        json: bool,
         /// With --wait: how long to keep following while the API cannot be reached (a
         /// restart), e.g. `30s`, `5m`.
         #[arg(long, default_value = super::outage::DEFAULT_MAX_OUTAGE, value_parser = airlock_protocol::time::parse_secs)]
@@ -158,10 +161,15 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             conf,
             run_id,
             wait,
+            json,
             max_outage,
         } => {
             let conf: Option<JsonObject> = conf
-                .map(|c| serde_json::from_str(&c).context("--conf must be a JSON object"))
+                .map(|c| {
+                    serde_json::from_str(&c).map_err(|e| {
+                        CliError::invalid(format!("--conf must be a JSON object: {e}"))
+                    })
+                })
                 .transpose()?;
             let req = TriggerRunRequest {
                 run_id,
@@ -169,18 +177,31 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
                 ..TriggerRunRequest::default()
             };
             let run = client.trigger_run(&dag_id, &req).await?;
-            println!("Triggered {dag_id}: run {}", run.run_id);
+            if json && !wait {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+                return Ok(0);
+            }
+            if !json {
+                println!("Triggered {dag_id}: run {}", run.run_id);
+            }
             if !wait {
                 return Ok(0);
             }
-            let tty = std::io::stdout().is_terminal();
+            // With --json, stdout carries only the finished run; no live table.
+            let tty = !json && std::io::stdout().is_terminal();
             let done = progress::follow(&client, &dag_id, &run.run_id, tty, max_outage).await?;
-            println!("{}", progress::summary(&done));
-            Ok(if done.state == DagRunState::Success {
-                0
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
             } else {
-                1
-            })
+                println!("{}", progress::summary(&done));
+            }
+            if done.state == DagRunState::Success {
+                return Ok(0);
+            }
+            if !json {
+                progress::explain_failure(&client, &done).await;
+            }
+            Ok(exit::FAILED)
         }
         DagsCommand::Backfill {
             dag_id,

@@ -104,6 +104,9 @@ pub async fn run(a: LogsArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
                 outage.ended();
                 c
             }
+            Err(e) if e.status() == Some(404) && a.map_index < 0 => {
+                return Err(mapped_hint(&client, &a).await.unwrap_or_else(|| e.into()));
+            }
             Err(e) if a.follow => {
                 outage.ride_out(e).await?;
                 continue;
@@ -114,7 +117,7 @@ pub async fn run(a: LogsArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
             && (chunk.finished || !a.follow)
         {
             eprintln!("{}.{} in run {}: {why}", a.dag_id, a.task_id, a.run_id);
-            return Ok(1);
+            return Ok(super::exit::FAILED);
         }
         // Stay on the try first shown, even if a retry starts meanwhile.
         try_number = Some(chunk.try_number);
@@ -136,6 +139,30 @@ pub async fn run(a: LogsArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// For a task named without `--map-index` that is mapped: an error listing its map indexes.
+async fn mapped_hint(
+    client: &airlock_api_client::ApiClient,
+    a: &LogsArgs,
+) -> Option<anyhow::Error> {
+    let run = client.run_details(&a.dag_id, &a.run_id).await.ok()?;
+    let indexes: Vec<i64> = run
+        .task_instances
+        .iter()
+        .filter(|t| t.task_id == a.task_id && t.map_index >= 0)
+        .map(|t| t.map_index)
+        .collect();
+    let (first, last) = (indexes.iter().min()?, indexes.iter().max()?);
+    Some(
+        super::exit::CliError::invalid(format!(
+            "task {:?} is mapped: name one of its {} task instances with --map-index (map \
+             indexes {first} to {last})",
+            a.task_id,
+            indexes.len()
+        ))
+        .into(),
+    )
 }
 
 #[cfg(test)]

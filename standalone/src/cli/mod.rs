@@ -2,10 +2,13 @@
 
 pub mod connect;
 pub mod dags;
+pub mod exit;
 pub mod logs;
 pub mod outage;
 pub mod progress;
 pub mod runs;
 pub mod standalone;
 pub mod table;
+pub mod tasks;
+pub mod vars;
 pub mod worker;

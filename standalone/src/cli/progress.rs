@@ -161,3 +161,55 @@ pub async fn follow(
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// Lines of a failed task's log shown after a failed run.
+const FAILURE_TAIL: usize = 10;
+
+/// After a run failed: the last lines of its first failed task's log, and the command that
+/// shows the rest.
+pub async fn explain_failure(client: &ApiClient, d: &RunDetails) {
+    let Some(ti) = d
+        .task_instances
+        .iter()
+        .find(|t| t.state == Some(TaskInstanceState::Failed))
+    else {
+        return;
+    };
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut offset = 0;
+    while let Ok(chunk) = client
+        .task_log(
+            &d.dag_id,
+            &d.run_id,
+            &ti.task_id,
+            ti.map_index,
+            None,
+            offset,
+        )
+        .await
+    {
+        for line in chunk.content.lines() {
+            tail.push_back(super::logs::format_line(line));
+            if tail.len() > FAILURE_TAIL {
+                tail.pop_front();
+            }
+        }
+        if chunk.next_offset <= offset {
+            break;
+        }
+        offset = chunk.next_offset;
+    }
+    println!("Task {} failed. The end of its log:", label(ti));
+    for line in &tail {
+        println!("  {line}");
+    }
+    let index = if ti.map_index >= 0 {
+        format!(" --map-index {}", ti.map_index)
+    } else {
+        String::new()
+    };
+    println!(
+        "The whole log: airlock tasks logs {} {} {}{index}",
+        d.dag_id, d.run_id, ti.task_id
+    );
+}

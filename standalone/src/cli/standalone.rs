@@ -16,6 +16,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use super::connect::{TOKEN_FILE, URL_FILE};
+use super::exit::CliError;
 use super::worker::RunnerArgs;
 
 /// Lifetime of the admin token `standalone` writes for the CLI.
@@ -44,6 +45,8 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 /// that order.
 pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     let home = a.serve.db.home.clone();
+    // Held until this process exits (the kernel drops it on a crash too).
+    let _lock = lock_home(&home)?;
     let server = Server::build(&a.serve)
         .await
         .context("cannot start the API server")?;
@@ -110,8 +113,54 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     }
     let _ = stop_server.send(true);
     server_task.await??;
+    // A clean stop leaves no URL behind for the CLI to try; after a crash it stays, so that
+    // the next start takes the same port again (see `listen`).
+    let _ = std::fs::remove_file(home.join(URL_FILE));
     println!("Stopped.");
     Ok(0)
+}
+
+/// The file whose lock says an `airlock standalone` uses a data directory.
+const LOCK_FILE: &str = "standalone.lock";
+
+/// Takes the data directory for this process: a second `airlock standalone` on it would run a
+/// second scheduler and executor over the same database, tasks and logs.
+fn lock_home(home: &std::path::Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(home)
+        .with_context(|| format!("cannot create the data directory {}", home.display()))?;
+    let path = home.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let mut lock = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+    {
+        Ok(lock) => lock,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            return Err(CliError {
+                code: super::exit::CONFLICT,
+                message: format!(
+                    "another `airlock standalone` (pid {}) is already using {}; stop it \
+                         first, or give this one another data directory with --home or \
+                         AIRLOCK_HOME",
+                    holder.trim(),
+                    home.display()
+                ),
+            }
+            .into());
+        }
+        Err((_, e)) => return Err(anyhow::anyhow!("cannot lock {}: {e}", path.display())),
+    };
+    lock.set_len(0)?;
+    lock.rewind()?;
+    write!(lock, "{}", std::process::id())?;
+    Ok(lock)
 }
 
 /// Binds `bind`. With port 0, the port of the previous run (from `standalone.url`) is taken

@@ -11,36 +11,6 @@ fn ids(work: &[Value]) -> Vec<String> {
     v
 }
 
-fn ti_of(w: &Value) -> Uuid {
-    w["ti_id"].as_str().unwrap().parse().unwrap()
-}
-
-/// Starts a handed-out task instance with its workload token, as a supervisor would.
-async fn start_work(api: &TestApi, w: &Value) -> Uuid {
-    let ti = ti_of(w);
-    let r = api
-        .req(Method::PATCH, &format!("/task-instances/{ti}/run"), None)
-        .bearer_auth(w["token"].as_str().unwrap())
-        .json(&run_body(7))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
-    ti
-}
-
-/// Runs a handed-out task instance to `state`, as a supervisor would.
-async fn run_to(api: &TestApi, w: &Value, state: &str) {
-    let ti = start_work(api, w).await;
-    let (status, text) = set_state(
-        api,
-        ti,
-        json!({"state": state, "end_date": "2026-11-23T10:00:01Z"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
-}
-
 async fn state_of(api: &TestApi, dag: &str, task: &str) -> (Option<String>, i64) {
     sqlx::query_as("SELECT state, try_number FROM task_instance WHERE dag_id = $1 AND task_id = $2")
         .bind(dag)

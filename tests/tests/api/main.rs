@@ -13,6 +13,7 @@ mod concurrency;
 mod control;
 mod dag_runs;
 mod openapi;
+mod operate;
 mod task_instance_queries;
 mod task_instance_state;
 mod task_instances;

@@ -237,7 +237,7 @@ on_both_backends!(
             "the runner is gone"
         );
         let log = stack.log_of("t", "r-sleep", "sleep", 1);
-        assert!(log.contains("ServerSaysStop"), "{log}");
+        assert!(log.contains("the server says the try must stop"), "{log}");
         assert!(
             !log.contains("sending SIGKILL"),
             "SIGTERM was enough, within the grace period: {log}"
@@ -428,7 +428,7 @@ on_both_backends!(
             "the runner was stopped"
         );
         let log = stack.log_of("t", "r-sleep", "sleep", 1);
-        assert!(log.contains("HeartbeatsFailed("), "{log}");
+        assert!(log.contains("heartbeats failed for"), "{log}");
         assert!(log.contains("could not report the final state"), "{log}");
     }
 );

@@ -1,0 +1,224 @@
+//! Control-API bodies for operating runs (tag "Airlock Control"): listing, clearing, marking
+//! and cancelling, as `airlock runs|tasks` use them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::state::{DagRunState, MarkRunState, MarkTaskState, TaskInstanceState};
+
+/// One run in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct RunListEntry {
+    /// DAG id.
+    pub dag_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// State.
+    pub state: DagRunState,
+    /// Run type (`manual`, `scheduled`, `backfill`, ...).
+    pub run_type: String,
+    /// Logical date.
+    #[serde(default, with = "crate::time::ts_opt")]
+    pub logical_date: Option<DateTime<Utc>>,
+    /// When it was created.
+    #[serde(with = "crate::time::ts")]
+    pub queued_at: DateTime<Utc>,
+    /// When it started running.
+    #[serde(default, with = "crate::time::ts_opt")]
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it finished.
+    #[serde(default, with = "crate::time::ts_opt")]
+    pub end_date: Option<DateTime<Utc>>,
+    /// Its note (why it was cancelled or timed out, or what its trigger said).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `GET /airlock/control/runs`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct RunList {
+    /// The runs, newest first.
+    pub runs: Vec<RunListEntry>,
+}
+
+/// `POST .../runs/{run_id}/clear`: which task instances get a new try.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClearRequest {
+    /// Tasks to clear (every map index of each); absent: the whole run.
+    #[serde(default)]
+    pub task_ids: Option<Vec<String>>,
+    /// Also the tasks downstream of them (and the run's error tasks).
+    #[serde(default)]
+    pub downstream: bool,
+    /// Also the tasks upstream of them.
+    #[serde(default)]
+    pub upstream: bool,
+    /// Only task instances that failed (`failed`, `upstream_failed`).
+    #[serde(default)]
+    pub only_failed: bool,
+    /// Say what would be cleared, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A task instance an operation changed (or, on a dry run, would change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct TaskInstanceChange {
+    /// Task id.
+    pub task_id: String,
+    /// Map index (−1 when not mapped).
+    pub map_index: i64,
+    /// Its state before the operation.
+    pub previous_state: Option<TaskInstanceState>,
+    /// Its try number after the operation (the next try, for a cleared one that ran).
+    pub try_number: i64,
+}
+
+/// What a clear or mark did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct TaskInstanceChanges {
+    /// The task instances, by task id then map index.
+    pub changed: Vec<TaskInstanceChange>,
+    /// True when nothing was changed (`dry_run`).
+    pub dry_run: bool,
+}
+
+/// `POST .../runs/{run_id}/tasks/mark`: set task instances' state by hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MarkTasksRequest {
+    /// Tasks to mark.
+    pub task_ids: Vec<String>,
+    /// Only this map index (default: every map index of each task).
+    #[serde(default)]
+    pub map_index: Option<i64>,
+    /// The state to set.
+    pub state: MarkTaskState,
+    /// Also every task downstream of them.
+    #[serde(default)]
+    pub downstream: bool,
+}
+
+/// `PATCH .../runs/{run_id}`: set a run's state by hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MarkRunRequest {
+    /// The state to set: unfinished task instances become `success` with it, or with `failed`
+    /// running ones become `failed` and the others `skipped`.
+    pub state: MarkRunState,
+}
+
+/// `POST .../runs/{run_id}/cancel`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CancelRunRequest {
+    /// Why, recorded as the run's note.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A Variable as the control API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct VariableEntry {
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: Option<String>,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `GET /airlock/control/variables`: a page of Variables, by key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct VariableList {
+    /// The Variables, by key.
+    pub variables: Vec<VariableEntry>,
+    /// How many match, beyond this page too.
+    pub total_entries: i64,
+}
+
+/// `PUT /airlock/control/variables/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VariableBody {
+    /// Value.
+    pub value: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A Connection as the control API shows it: never its password or extra (which may hold
+/// secrets too), only whether it has them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct ConnectionSummary {
+    /// Connection id.
+    pub conn_id: String,
+    /// Type (`postgres`, `http`, ...).
+    pub conn_type: String,
+    /// Host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Schema (database name for SQL connections).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Login.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Port.
+    #[serde(default)]
+    pub port: Option<i64>,
+    /// Whether a password is set.
+    pub has_password: bool,
+    /// Whether extra settings are set.
+    pub has_extra: bool,
+}
+
+/// `GET /airlock/control/connections`: every Connection, by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct ConnectionList {
+    /// The Connections, by id.
+    pub connections: Vec<ConnectionSummary>,
+}
+
+/// `PUT /airlock/control/connections/{conn_id}`: creates or replaces the Connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionBody {
+    /// Type (`postgres`, `http`, ...).
+    pub conn_type: String,
+    /// Host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Schema (database name for SQL connections).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Login.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Password (stored encrypted; never sent back).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Port (1..=65535).
+    #[serde(default)]
+    pub port: Option<i64>,
+    /// Extra settings as a JSON object string (stored encrypted; never sent back).
+    #[serde(default)]
+    pub extra: Option<String>,
+}
