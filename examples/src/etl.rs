@@ -81,7 +81,13 @@ pub fn etl() -> Dag {
 }
 
 fn flaky_once(ctx: &mut Context<'_>) -> TaskResult {
-    if ctx.try_number() < 2 {
+    // `--conf '{"succeed_on_try": 3}'` makes it fail both of its tries.
+    let succeed_on = ctx
+        .conf()
+        .get("succeed_on_try")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(2);
+    if ctx.try_number() < succeed_on {
         return Err(TaskError::fail(format!(
             "try {} fails on purpose",
             ctx.try_number()
@@ -90,13 +96,24 @@ fn flaky_once(ctx: &mut Context<'_>) -> TaskResult {
     Ok(json!({"succeeded_on_try": ctx.try_number()}))
 }
 
-/// A task that fails on its first try and succeeds on its second.
+fn report(ctx: &mut Context<'_>) -> TaskResult {
+    let upstream: Option<serde_json::Value> = ctx.xcom_pull("flaky_once")?;
+    let upstream = upstream.unwrap_or_default();
+    ctx.log().info(&format!("flaky_once said {upstream}"));
+    Ok(upstream)
+}
+
+/// A task that fails on its first try and succeeds on its second (or on the try its run's
+/// `succeed_on_try` names), and a report after it.
 pub fn flaky() -> Dag {
-    Dag::new("flaky").tags(["example"]).task(
-        Task::new("flaky_once", flaky_once)
-            .retries(1)
-            .retry_delay(Duration::from_secs(1)),
-    )
+    Dag::new("flaky")
+        .tags(["example"])
+        .task(
+            Task::new("flaky_once", flaky_once)
+                .retries(1)
+                .retry_delay(Duration::from_secs(1)),
+        )
+        .task(Task::new("report", report).after(["flaky_once"]))
 }
 
 fn always_fails(_ctx: &mut Context<'_>) -> TaskResult {

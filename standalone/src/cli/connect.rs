@@ -94,6 +94,24 @@ impl ControlArgs {
 
     /// A client for the control API.
     pub fn client(&self) -> anyhow::Result<ApiClient> {
+        let token = match self.token() {
+            Ok(t) => t,
+            // Neither a URL nor a token: nothing was ever started with this data directory.
+            Err(_) if self.api_url.is_none() && !self.home.join(URL_FILE).exists() => {
+                return Err(CliError {
+                    code: super::exit::UNREACHABLE,
+                    message: format!(
+                        "no `airlock standalone` is running with data directory {home} (it has \
+                         no {URL_FILE} or {TOKEN_FILE}). Start one with `airlock standalone`, \
+                         set AIRLOCK_HOME or --home to the directory yours uses, or point \
+                         AIRLOCK_API_URL at a server (with AIRLOCK_ADMIN_TOKEN).",
+                        home = self.home.display()
+                    ),
+                }
+                .into());
+            }
+            Err(e) => return Err(e),
+        };
         let cfg = ClientConfig {
             timeout: Duration::from_secs(30),
             // A command someone waits for says at once that the server is away; commands that
@@ -101,6 +119,6 @@ impl ControlArgs {
             retry: RetryPolicy::outage(Duration::from_secs(2)),
             ..ClientConfig::new(self.api_url())
         };
-        Ok(ApiClient::new(cfg, self.token()?)?)
+        Ok(ApiClient::new(cfg, token)?)
     }
 }

@@ -187,9 +187,14 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             if !wait {
                 return Ok(0);
             }
-            // With --json, stdout carries only the finished run; no live table.
-            let tty = !json && std::io::stdout().is_terminal();
-            let done = progress::follow(&client, &dag_id, &run.run_id, tty, max_outage).await?;
+            let display = if json {
+                progress::Display::Silent
+            } else if std::io::stdout().is_terminal() {
+                progress::Display::Table
+            } else {
+                progress::Display::Lines
+            };
+            let done = progress::follow(&client, &dag_id, &run.run_id, display, max_outage).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
             } else {

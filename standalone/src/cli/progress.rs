@@ -94,15 +94,27 @@ fn grouped_rows(d: &RunDetails) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// How `follow` shows progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// A live table, redrawn in place (a terminal).
+    Table,
+    /// One line per change (a pipe, a log).
+    Lines,
+    /// Nothing (`--json`: stdout carries only the result).
+    Silent,
+}
+
 /// Follows run `run_id` of `dag_id` until it ends, riding out API outages of up to
 /// `max_outage`; returns its final details.
 pub async fn follow(
     client: &ApiClient,
     dag_id: &str,
     run_id: &str,
-    tty: bool,
+    display: Display,
     max_outage: Duration,
 ) -> anyhow::Result<RunDetails> {
+    let tty = display == Display::Table;
     let mut seen: HashMap<(String, i64), (Option<TaskInstanceState>, i64)> = HashMap::new();
     let mut drawn = 0usize;
     let mut out = std::io::stdout();
@@ -137,7 +149,7 @@ pub async fn follow(
             }
             drawn = text.lines().count();
             let _ = out.write_all(frame.as_bytes());
-        } else {
+        } else if display == Display::Lines {
             for ti in &d.task_instances {
                 let key = (ti.task_id.clone(), ti.map_index);
                 let now = (ti.state, ti.try_number);

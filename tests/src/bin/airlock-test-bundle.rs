@@ -786,6 +786,11 @@ fn main() -> std::process::ExitCode {
         )
         .dag(Dag::new("sleeper").task(Task::new("sleep", sleep)))
         .dag(
+            Dag::new("sleeper_then")
+                .task(Task::new("sleep", sleep))
+                .task(Task::new("after", ok).after(["sleep"])),
+        )
+        .dag(
             Dag::new("fenced").task(
                 Task::new("fenced_write", fenced_write)
                     .retries(1)

@@ -6,6 +6,7 @@ mod faults;
 mod fuzz;
 mod isolation;
 mod notifications;
+mod operate;
 mod scheduler_service;
 mod schedules;
 mod slow_clients;
