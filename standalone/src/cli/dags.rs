@@ -22,6 +22,9 @@ pub enum DagsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run a DAG once, start to end, on a throwaway embedded database with the local bundles
+    /// (no server needed); exit 0 if the run succeeds, 1 if it fails.
+    Test(super::dag_test::DagTestArgs),
     /// Ask every bundle in the bundles directory for its DAGs and register them.
     Sync {
         /// Bundle executables. Default: `<home>/bundles`.
@@ -102,6 +105,14 @@ fn parse_date(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 
 /// Runs a `dags` command; returns the process exit code.
 pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
+    match cmd {
+        // Needs no server: it starts its own.
+        DagsCommand::Test(a) => super::dag_test::run(a, &conn.home).await,
+        other => run_against_server(other, conn).await,
+    }
+}
+
+async fn run_against_server(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
     let client = conn.client()?;
     match cmd {
         DagsCommand::List { json } => {
@@ -260,6 +271,7 @@ pub async fn run(cmd: DagsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        DagsCommand::Test(a) => super::dag_test::run(a, &conn.home).await,
         DagsCommand::Pause { dag_id } => {
             client.set_dag_paused(&dag_id, true).await?;
             println!("Paused {dag_id}");

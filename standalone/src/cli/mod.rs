@@ -1,6 +1,7 @@
 //! The command line of `airlock`.
 
 pub mod connect;
+pub mod dag_test;
 pub mod dags;
 pub mod exit;
 pub mod logs;

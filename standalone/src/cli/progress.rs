@@ -187,6 +187,29 @@ pub async fn explain_failure(client: &ApiClient, d: &RunDetails) {
     else {
         return;
     };
+    let tail = log_tail(client, d, ti, FAILURE_TAIL).await;
+    println!("Task {} failed. The end of its log:", label(ti));
+    for line in &tail {
+        println!("  {line}");
+    }
+    let index = if ti.map_index >= 0 {
+        format!(" --map-index {}", ti.map_index)
+    } else {
+        String::new()
+    };
+    println!(
+        "The whole log: airlock tasks logs {} {} {}{index}",
+        d.dag_id, d.run_id, ti.task_id
+    );
+}
+
+/// The last `n` lines of a task instance's latest log, formatted (none if it cannot be read).
+pub async fn log_tail(
+    client: &ApiClient,
+    d: &RunDetails,
+    ti: &TaskInstanceSummary,
+    n: usize,
+) -> Vec<String> {
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut offset = 0;
     while let Ok(chunk) = client
@@ -202,7 +225,7 @@ pub async fn explain_failure(client: &ApiClient, d: &RunDetails) {
     {
         for line in chunk.content.lines() {
             tail.push_back(super::logs::format_line(line));
-            if tail.len() > FAILURE_TAIL {
+            if tail.len() > n {
                 tail.pop_front();
             }
         }
@@ -211,17 +234,5 @@ pub async fn explain_failure(client: &ApiClient, d: &RunDetails) {
         }
         offset = chunk.next_offset;
     }
-    println!("Task {} failed. The end of its log:", label(ti));
-    for line in &tail {
-        println!("  {line}");
-    }
-    let index = if ti.map_index >= 0 {
-        format!(" --map-index {}", ti.map_index)
-    } else {
-        String::new()
-    };
-    println!(
-        "The whole log: airlock tasks logs {} {} {}{index}",
-        d.dag_id, d.run_id, ti.task_id
-    );
+    tail.into()
 }

@@ -408,3 +408,42 @@ async fn the_cli_says_what_is_wrong_in_one_line_with_its_own_exit_code() {
     assert!(a.stop().success());
     assert!(!a.home.join("standalone.url").exists());
 }
+
+#[test]
+fn dags_test_runs_one_dag_on_a_throwaway_database_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bundles = airlock_e2e::standalone::bundles_dir(dir.path());
+    let bundles = bundles.to_str().unwrap();
+    let out = airlock_cli(
+        &home,
+        &["dags", "test", "etl", "--bundles-dir", bundles],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("== load (success, try 1)"), "{out:?}");
+    assert!(out.stdout.contains("loading 5 orders"), "{out:?}");
+    let out = airlock_cli(
+        &home,
+        &["dags", "test", "broken", "--bundles-dir", bundles],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stdout.contains("invalid digit found in string"),
+        "{out:?}"
+    );
+    let out = airlock_cli(
+        &home,
+        &["dags", "test", "nope", "--bundles-dir", bundles],
+        &[],
+    );
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("\"nope\"") && out.stderr.contains("etl"),
+        "{out:?}"
+    );
+    // Nothing was left in the user's data directory.
+    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0);
+}
