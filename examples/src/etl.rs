@@ -127,3 +127,76 @@ pub fn broken() -> Dag {
         .tags(["example"])
         .task(Task::new("always_fails", always_fails))
 }
+
+#[cfg(test)]
+mod tests {
+    use airlock_sdk::ConnectionResponse;
+    use airlock_sdk::testing::TaskTest;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn load_writes_to_the_warehouse_connection_and_the_variable_s_table() {
+        let warehouse = ConnectionResponse {
+            conn_id: "warehouse".into(),
+            conn_type: "postgres".into(),
+            host: Some("db".into()),
+            schema: None,
+            login: Some("etl".into()),
+            password: Some("secret".into()),
+            port: Some(5432),
+            extra: None,
+        };
+        let outcome = TaskTest::new("etl", "load")
+            .xcom("transform", json!({"total_cents": 18750}))
+            .xcom_key("transform", "order_count", json!(5))
+            .variable("etl_target_table", "sales")
+            .connection(warehouse)
+            .run(load);
+        assert_eq!(
+            outcome.result.unwrap(),
+            json!({"table": "sales", "target": "postgres://etl@db:5432", "orders": 5,
+                   "total_cents": 18750})
+        );
+        assert!(outcome.log.contains("loading 5 orders"), "{}", outcome.log);
+        // Without the connection and the variable: the defaults.
+        let outcome = TaskTest::new("etl", "load")
+            .xcom("transform", json!({"total_cents": 1}))
+            .run(load);
+        let out = outcome.result.unwrap();
+        assert_eq!(out["table"], "orders_daily");
+        assert_eq!(out["target"], "nowhere (no 'warehouse' connection)");
+        // Nothing to load is a failure.
+        assert!(TaskTest::new("etl", "load").run(load).result.is_err());
+    }
+
+    #[test]
+    fn transform_pushes_the_order_count() {
+        let orders = json!([{"id": 1, "amount_cents": 250}, {"id": 2, "amount_cents": 750}]);
+        let outcome = TaskTest::new("etl", "transform")
+            .xcom("extract", orders)
+            .run(transform);
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        assert_eq!(outcome.xcoms.get("order_count"), Some(&json!(2)));
+    }
+
+    #[test]
+    fn flaky_once_fails_until_its_try() {
+        assert!(
+            TaskTest::new("flaky", "flaky_once")
+                .run(flaky_once)
+                .result
+                .is_err()
+        );
+        let second = TaskTest::new("flaky", "flaky_once")
+            .try_number(2)
+            .run(flaky_once);
+        assert_eq!(second.result.unwrap(), json!({"succeeded_on_try": 2}));
+        let late = TaskTest::new("flaky", "flaky_once")
+            .try_number(2)
+            .conf(json!({"succeed_on_try": 3}))
+            .run(flaky_once);
+        assert!(late.result.is_err());
+    }
+}

@@ -33,8 +33,10 @@ mod dag;
 mod error;
 mod operator;
 mod runtime;
+pub mod testing;
 pub mod triggers;
 
+pub use airlock_protocol::api::ConnectionResponse;
 pub use airlock_protocol::dag::CallbackEvent;
 pub use airlock_protocol::dag::{NotifierDefinition as Notifier, TriggerRule};
 pub use airlock_task_runner::{Level, TaskLogger};
