@@ -413,6 +413,30 @@ pub struct BundleDefinition {
 /// so that an index over several ids stays below PostgreSQL's index-row limit).
 pub const MAX_ID_LEN: usize = 250;
 
+/// Orders tasks so that upstreams come first (stable; tasks in a cycle, which registration
+/// refuses, keep their place at the end).
+pub fn sort_by_dependencies(tasks: &mut Vec<TaskDefinition>) {
+    let mut placed: std::collections::HashSet<String> = Default::default();
+    let mut out = Vec::with_capacity(tasks.len());
+    let mut rest = std::mem::take(tasks);
+    loop {
+        let before = rest.len();
+        let (ready, waiting): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|t| t.upstream.iter().all(|u| placed.contains(u)));
+        for t in &ready {
+            placed.insert(t.task_id.clone());
+        }
+        out.extend(ready);
+        rest = waiting;
+        if rest.is_empty() || rest.len() == before {
+            break;
+        }
+    }
+    out.extend(rest);
+    *tasks = out;
+}
+
 /// Checks a run id as Airflow's default `allowed_run_id_pattern` does (`^[A-Za-z0-9_.~:+-]+$`,
 /// at most [`MAX_ID_LEN`] bytes), and also refuses `..`: a run id becomes a directory name
 /// in task-log paths.

@@ -82,7 +82,7 @@ pub(crate) struct DagPlan {
 impl DagPlan {
     async fn load(tx: &mut WriteTx, dag_id: &str) -> StoreResult<Self> {
         let mut tasks = dag_tasks(tx.conn(), dag_id).await?;
-        topological_sort(&mut tasks);
+        airlock_protocol::dag::sort_by_dependencies(&mut tasks);
         let index: HashMap<String, usize> = tasks
             .iter()
             .enumerate()
@@ -102,30 +102,6 @@ impl DagPlan {
             has_downstream,
         })
     }
-}
-
-/// Orders tasks so that upstreams come first (stable; tasks in a cycle, which registration
-/// refuses, keep their place at the end).
-fn topological_sort(tasks: &mut Vec<TaskDefinition>) {
-    let mut placed: std::collections::HashSet<String> = Default::default();
-    let mut out = Vec::with_capacity(tasks.len());
-    let mut rest = std::mem::take(tasks);
-    loop {
-        let before = rest.len();
-        let (ready, waiting): (Vec<_>, Vec<_>) = rest
-            .into_iter()
-            .partition(|t| t.upstream.iter().all(|u| placed.contains(u)));
-        for t in &ready {
-            placed.insert(t.task_id.clone());
-        }
-        out.extend(ready);
-        rest = waiting;
-        if rest.is_empty() || rest.len() == before {
-            break;
-        }
-    }
-    out.extend(rest);
-    *tasks = out;
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -190,7 +190,7 @@ pub async fn run_details(db: &Db, dag_id: &str, run_id: &str) -> StoreResult<Run
     .bind(run_id)
     .fetch_all(db.pool())
     .await?;
-    let task_instances = rows
+    let task_instances: Vec<TaskInstanceSummary> = rows
         .into_iter()
         .map(|r| {
             Ok(TaskInstanceSummary {
@@ -211,7 +211,8 @@ pub async fn run_details(db: &Db, dag_id: &str, run_id: &str) -> StoreResult<Run
                 hostname: r.hostname,
             })
         })
-        .collect::<DbResult<Vec<_>>>()?;
+        .collect::<DbResult<Vec<TaskInstanceSummary>>>()?;
+    let task_instances = in_dependency_order(db, dag_id, task_instances).await?;
     let run = record.run;
     Ok(RunDetails {
         dag_id: run.dag_id,
@@ -225,6 +226,26 @@ pub async fn run_details(db: &Db, dag_id: &str, run_id: &str) -> StoreResult<Run
         conf: run.conf,
         task_instances,
     })
+}
+
+/// `tis` (sorted by task id and map index) with each task after its upstreams; tasks the DAG
+/// no longer declares last.
+async fn in_dependency_order(
+    db: &Db,
+    dag_id: &str,
+    tis: Vec<TaskInstanceSummary>,
+) -> DbResult<Vec<TaskInstanceSummary>> {
+    let mut tasks = crate::dags::dag_tasks(db.pool(), dag_id).await?;
+    airlock_protocol::dag::sort_by_dependencies(&mut tasks);
+    let rank: std::collections::HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.task_id.as_str(), i))
+        .collect();
+    let mut tis = tis;
+    // Stable: map indexes stay in order within a task.
+    tis.sort_by_key(|ti| rank.get(ti.task_id.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(tis)
 }
 
 /// Why try `try_number` of a task instance ended, if a reason was recorded (its own retry or

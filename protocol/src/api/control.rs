@@ -179,7 +179,8 @@ pub struct RunDetails {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schema(value_type = Option<Object>))]
     pub conf: Option<JsonObject>,
-    /// Its task instances, by task id then map index.
+    /// Its task instances in dependency order (each task after its upstreams, ties by task
+    /// id), then by map index.
     pub task_instances: Vec<TaskInstanceSummary>,
 }
 

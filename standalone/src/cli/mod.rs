@@ -4,6 +4,7 @@ pub mod connect;
 pub mod dag_test;
 pub mod dags;
 pub mod exit;
+pub mod live;
 pub mod logs;
 pub mod outage;
 pub mod progress;

@@ -55,45 +55,6 @@ pub fn summary(d: &RunDetails) -> String {
     )
 }
 
-/// Rows of the live table: one per task, mapped tasks summed up.
-fn grouped_rows(d: &RunDetails) -> Vec<Vec<String>> {
-    let mut by_task: BTreeMap<&str, Vec<&TaskInstanceSummary>> = BTreeMap::new();
-    for ti in &d.task_instances {
-        by_task.entry(&ti.task_id).or_default().push(ti);
-    }
-    by_task
-        .into_iter()
-        .map(|(task, tis)| {
-            let mapped = tis.len() > 1 || tis[0].map_index >= 0;
-            let state = if mapped {
-                let mut c: BTreeMap<&str, usize> = BTreeMap::new();
-                for ti in &tis {
-                    *c.entry(state_name(ti.state)).or_default() += 1;
-                }
-                c.iter()
-                    .map(|(s, n)| format!("{n} {s}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            } else {
-                state_name(tis[0].state).to_owned()
-            };
-            let name = if mapped {
-                format!("{task} ×{}", tis.len())
-            } else {
-                task.to_owned()
-            };
-            let tries = tis.iter().map(|t| t.try_number).max().unwrap_or(1);
-            let secs: f64 = tis.iter().filter_map(|t| t.duration).fold(0.0, f64::max);
-            let dur = if secs > 0.0 {
-                table::duration(secs)
-            } else {
-                String::new()
-            };
-            vec![name, state, tries.to_string(), dur]
-        })
-        .collect()
-}
-
 /// How `follow` shows progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Display {
@@ -116,7 +77,8 @@ pub async fn follow(
 ) -> anyhow::Result<RunDetails> {
     let tty = display == Display::Table;
     let mut seen: HashMap<(String, i64), (Option<TaskInstanceState>, i64)> = HashMap::new();
-    let mut drawn = 0usize;
+    let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut live = super::live::LiveTable::new(colour);
     let mut out = std::io::stdout();
     let mut outage = Outage::new(max_outage);
     // Failed calls are retried here (and said so), not silently in the client.
@@ -128,27 +90,15 @@ pub async fn follow(
                 d
             }
             Err(e) => {
+                // Messages about the outage go below the frame; the next frame below them.
+                live.detach(&mut out);
                 outage.ride_out(e).await?;
-                // The frame on screen is stale now: draw the next one below the messages.
-                drawn = 0;
                 continue;
             }
         };
         if tty {
-            let body = table::render(&["TASK", "STATE", "TRY", "TOOK"], &grouped_rows(&d));
-            let mut text = format!("{}: {}\n", d.run_id, d.state);
-            text.push_str(&body);
-            let mut frame = String::new();
-            if drawn > 0 {
-                frame.push_str(&format!("\x1b[{drawn}A"));
-            }
-            for line in text.lines() {
-                frame.push_str("\x1b[2K");
-                frame.push_str(line);
-                frame.push('\n');
-            }
-            drawn = text.lines().count();
-            let _ = out.write_all(frame.as_bytes());
+            let (cols, rows) = super::live::terminal_size();
+            live.draw(&mut out, &d, cols, rows);
         } else if display == Display::Lines {
             for ti in &d.task_instances {
                 let key = (ti.task_id.clone(), ti.map_index);
@@ -168,6 +118,7 @@ pub async fn follow(
         }
         let _ = out.flush();
         if is_done(d.state) {
+            live.detach(&mut out);
             return Ok(d);
         }
         tokio::time::sleep(POLL).await;

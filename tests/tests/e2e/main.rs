@@ -5,6 +5,7 @@ mod callbacks;
 mod faults;
 mod fuzz;
 mod isolation;
+mod live_display;
 mod notifications;
 mod operate;
 mod scheduler_service;
