@@ -3,8 +3,8 @@
 
 use airlock_protocol::api::{
     CancelRunRequest, ClearRequest, ConnectionBody, ConnectionList, ConnectionSummary,
-    MarkRunRequest, MarkTasksRequest, RunDetails, RunList, TaskInstanceChanges, VariableBody,
-    VariableEntry, VariableList,
+    DbCleanReport, DbCleanRequest, MarkRunRequest, MarkTasksRequest, RunDetails, RunList,
+    TaskInstanceChanges, VariableBody, VariableEntry, VariableList,
 };
 use airlock_protocol::state::DagRunState;
 use chrono::{DateTime, Utc};
@@ -146,5 +146,11 @@ impl ApiClient {
         self.call(Method::DELETE, &path, &[], NO_BODY)
             .await
             .map(drop)
+    }
+
+    /// `POST /airlock/control/db/clean`.
+    pub async fn clean_db(&self, req: &DbCleanRequest) -> R<DbCleanReport> {
+        self.json(Method::POST, "/airlock/control/db/clean", &[], Some(req))
+            .await
     }
 }

@@ -12,15 +12,23 @@ pub fn log_path(
     map_index: i64,
     try_number: i64,
 ) -> PathBuf {
-    let clean = |s: &str| s.replace(['/', '\0'], "_");
-    let mut p = log_dir
-        .join(format!("dag_id={}", clean(dag_id)))
-        .join(format!("run_id={}", clean(run_id)))
-        .join(format!("task_id={}", clean(task_id)));
+    let mut p = run_log_dir(log_dir, dag_id, run_id).join(format!("task_id={}", clean(task_id)));
     if map_index >= 0 {
         p = p.join(format!("map_index={map_index}"));
     }
     p.join(format!("attempt={try_number}.log"))
+}
+
+/// The directory holding every log of one DAG run: `dag_id=D/run_id=R`.
+pub fn run_log_dir(log_dir: &Path, dag_id: &str, run_id: &str) -> PathBuf {
+    log_dir
+        .join(format!("dag_id={}", clean(dag_id)))
+        .join(format!("run_id={}", clean(run_id)))
+}
+
+/// An id as a path component: no separators, no NUL.
+fn clean(s: &str) -> String {
+    s.replace(['/', '\0'], "_")
 }
 
 #[cfg(test)]

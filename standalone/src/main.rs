@@ -55,6 +55,13 @@ enum Command {
         #[command(flatten)]
         conn: ControlArgs,
     },
+    /// The database: delete finished runs past a retention.
+    Db {
+        #[command(subcommand)]
+        command: cli::db::DbCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
     /// Connections: credentials of external systems (passwords are never shown).
     Conns {
         #[command(subcommand)]
@@ -74,6 +81,7 @@ impl Command {
             | Command::Runs { conn, .. }
             | Command::Tasks { conn, .. }
             | Command::Vars { conn, .. }
+            | Command::Db { conn, .. }
             | Command::Conns { conn, .. } => Some(conn),
         }
     }
@@ -123,6 +131,7 @@ fn main() -> ExitCode {
             Command::Tasks { command, conn } => cli::tasks::run(command, &conn).await,
             Command::Vars { command, conn } => cli::vars::run_vars(command, &conn).await,
             Command::Conns { command, conn } => cli::vars::run_conns(command, &conn).await,
+            Command::Db { command, conn } => cli::db::run(command, &conn).await,
         }
     });
     match result {

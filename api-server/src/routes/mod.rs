@@ -169,6 +169,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
             get(control::get_run).patch(operate::mark_run),
         )
         .route("/airlock/control/runs", get(operate::list_runs))
+        .route("/airlock/control/db/clean", post(operate::clean))
         .route(
             "/airlock/control/variables",
             get(control_secrets::list_variables),
@@ -312,6 +313,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         operate::mark_tasks,
         operate::mark_run,
         operate::cancel_run,
+        operate::clean,
         control_secrets::list_variables,
         control_secrets::get_variable,
         control_secrets::put_variable,

@@ -2,8 +2,8 @@
 //! clear task instances, mark states, cancel. `airlock runs|tasks` call them.
 
 use airlock_protocol::api::{
-    CancelRunRequest, ClearRequest, HTTPExceptionResponse, MarkRunRequest, MarkTasksRequest,
-    RunDetails, RunList, TaskInstanceChanges,
+    CancelRunRequest, ClearRequest, DbCleanReport, DbCleanRequest, HTTPExceptionResponse,
+    MarkRunRequest, MarkTasksRequest, RunDetails, RunList, TaskInstanceChanges,
 };
 use airlock_protocol::state::DagRunState;
 use airlock_store as store;
@@ -197,4 +197,52 @@ pub async fn cancel_run(
     Ok(Json(
         store::control::run_details(&s.db, &dag_id, &run_id).await?,
     ))
+}
+
+/// Longest retention `db clean` accepts (100 years, the longest duration anywhere).
+const MAX_RETENTION_SECS: u64 = 100 * 366 * 24 * 3600;
+
+/// Delete the runs that finished more than `older_than_secs` ago, with their task instances,
+/// earlier tries, XComs, rendered fields, notifications and log files (or with `dry_run`, count
+/// them). Runs that have not finished are never touched.
+#[utoipa::path(post, path = "/airlock/control/db/clean", tag = "Airlock Control",
+    request_body = DbCleanRequest,
+    responses(
+        (status = 200, description = "What was deleted (or would be)", body = DbCleanReport),
+        (status = 400, description = "A zero or out-of-range retention (`invalid_retention`)", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn clean(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    JsonBody(req): JsonBody<DbCleanRequest>,
+) -> ApiResult<Json<DbCleanReport>> {
+    if !(1..=MAX_RETENTION_SECS).contains(&req.older_than_secs) {
+        return Err(StoreError::invalid(
+            "invalid_retention",
+            format!(
+                "older_than_secs must be 1 to {MAX_RETENTION_SECS} (100 years), not {}",
+                req.older_than_secs
+            ),
+        )
+        .into());
+    }
+    let age = chrono::TimeDelta::seconds(i64::try_from(req.older_than_secs).unwrap_or(i64::MAX));
+    let cutoff = store::now() - age;
+    let (mut report, runs) =
+        store::retention::clean_finished_runs(&s.db, cutoff, req.dry_run).await?;
+    let log_dir = s.log_dir.clone();
+    let dry_run = req.dry_run;
+    report.log_dirs = tokio::task::spawn_blocking(move || {
+        let mut removed = 0;
+        for (dag_id, run_id) in runs {
+            let dir = airlock_protocol::logs::run_log_dir(&log_dir, &dag_id, &run_id);
+            if dir.is_dir() && (dry_run || std::fs::remove_dir_all(&dir).is_ok()) {
+                removed += 1;
+            }
+        }
+        removed
+    })
+    .await
+    .unwrap_or(0);
+    Ok(Json(report))
 }

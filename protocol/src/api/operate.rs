@@ -222,3 +222,36 @@ pub struct ConnectionBody {
     #[serde(default)]
     pub extra: Option<String>,
 }
+
+/// `POST /airlock/control/db/clean`: delete finished runs older than a retention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DbCleanRequest {
+    /// Runs that finished more than this many seconds ago go (at least 1).
+    pub older_than_secs: u64,
+    /// Count what would go, delete nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What `db clean` deleted (or, on a dry run, would delete).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct DbCleanReport {
+    /// Runs that finished before this moment.
+    #[serde(with = "crate::time::ts")]
+    pub cutoff: DateTime<Utc>,
+    /// DAG runs.
+    pub runs: u64,
+    /// Task instances.
+    pub task_instances: u64,
+    /// Earlier tries (the history).
+    pub tries: u64,
+    /// XComs.
+    pub xcoms: u64,
+    /// Run log directories removed.
+    pub log_dirs: u64,
+    /// True when nothing was deleted.
+    pub dry_run: bool,
+}

@@ -3,6 +3,7 @@
 pub mod connect;
 pub mod dag_test;
 pub mod dags;
+pub mod db;
 pub mod exit;
 pub mod live;
 pub mod logs;

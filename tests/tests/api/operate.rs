@@ -539,3 +539,84 @@ both_backends!(
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
 );
+
+both_backends!(
+    db_clean_deletes_only_finished_runs_past_the_retention,
+    |api| {
+        let dag = json!([{"dag_id": "d", "tasks": [task("a", &[])]}]);
+        register(&api, "b", dag).await;
+        for run in ["old", "new", "busy"] {
+            trigger(&api, "d", run).await;
+        }
+        run_to(&api, &tick(&api, "e", 1, &[]).await[0], "success").await;
+        api.schedule().await;
+        ok_json(
+            admin(&api, Method::PATCH, "/airlock/control/dags/d/runs/new")
+                .json(&json!({"state": "failed"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        // "old" finished two days ago; its log directory exists.
+        let two_days_ago =
+            airlock_store::to_micros(chrono::Utc::now() - chrono::TimeDelta::days(2));
+        sqlx::query("UPDATE dag_run SET end_date = $1 WHERE run_id = 'old'")
+            .bind(two_days_ago)
+            .execute(api.state.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(run_of(&api, "d", "old").await["state"], "success");
+        let logs = airlock_protocol::logs::run_log_dir(&api.state.log_dir, "d", "old");
+        std::fs::create_dir_all(logs.join("task_id=a")).unwrap();
+        std::fs::write(logs.join("task_id=a/attempt=1.log"), "{}\n").unwrap();
+
+        let clean = |body: Value| {
+            let api = &api;
+            async move { post(api, "/airlock/control/db/clean", body).await }
+        };
+        expect_error(
+            clean(json!({"older_than_secs": 0})).await,
+            StatusCode::BAD_REQUEST,
+            Some("invalid_retention"),
+        )
+        .await;
+        let dry = ok_json(clean(json!({"older_than_secs": 86400, "dry_run": true})).await).await;
+        assert_eq!(
+            (
+                dry["runs"].as_u64(),
+                dry["task_instances"].as_u64(),
+                dry["log_dirs"].as_u64()
+            ),
+            (Some(1), Some(1), Some(1))
+        );
+        assert!(logs.exists());
+        run_of(&api, "d", "old").await;
+        let done = ok_json(clean(json!({"older_than_secs": 86400})).await).await;
+        assert_eq!(
+            (done["runs"].as_u64(), done["dry_run"].as_bool()),
+            (Some(1), Some(false))
+        );
+        assert!(!logs.exists());
+        let r = admin(&api, Method::GET, "/airlock/control/dags/d/runs/old")
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, StatusCode::NOT_FOUND, Some("not_found")).await;
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM task_instance WHERE run_id = 'old'")
+                .fetch_one(api.state.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(left, 0);
+        // The run that finished just now and the one still queued stay.
+        run_of(&api, "d", "new").await;
+        run_of(&api, "d", "busy").await;
+        let again = ok_json(clean(json!({"older_than_secs": 3600, "dry_run": true})).await).await;
+        assert_eq!(
+            again["runs"].as_u64(),
+            Some(0),
+            "finished a moment ago: {again}"
+        );
+    }
+);

@@ -364,6 +364,12 @@ async fn the_cli_says_what_is_wrong_in_one_line_with_its_own_exit_code() {
     assert_eq!(out.code, Some(2), "{out:?}");
     let out = a.cli(&["dags", "trigger", "nope"]);
     assert_eq!(out.code, Some(3), "{out:?}");
+    let out = a.cli(&["db", "clean", "--older-than", "0s"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("at least one second"), "{out:?}");
+    let out = a.cli(&["db", "clean", "--older-than", "30d", "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with("Would delete 0 runs"), "{out:?}");
 
     // A mapped task named without --map-index: its indexes are listed.
     let (out, fan) = a.run_dag("fan_out", json!({}));
