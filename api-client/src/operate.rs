@@ -4,7 +4,7 @@
 use airlock_protocol::api::{
     CancelRunRequest, ClearRequest, ConnectionBody, ConnectionList, ConnectionSummary,
     DbCleanReport, DbCleanRequest, MarkRunRequest, MarkTasksRequest, RunDetails, RunList,
-    TaskInstanceChanges, VariableBody, VariableEntry, VariableList,
+    TaskInstanceChanges, VariableBody, VariableEntry, VariableList, XComList,
 };
 use airlock_protocol::state::DagRunState;
 use chrono::{DateTime, Utc};
@@ -152,5 +152,21 @@ impl ApiClient {
     pub async fn clean_db(&self, req: &DbCleanRequest) -> R<DbCleanReport> {
         self.json(Method::POST, "/airlock/control/db/clean", &[], Some(req))
             .await
+    }
+
+    /// `GET .../runs/{run_id}/tasks/{task_id}/xcoms`.
+    pub async fn task_xcoms(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        map_index: Option<i64>,
+    ) -> R<XComList> {
+        let path = format!("{}/tasks/{}/xcoms", run_path(dag_id, run_id), seg(task_id));
+        let q: Vec<(&str, String)> = map_index
+            .map(|m| ("map_index", m.to_string()))
+            .into_iter()
+            .collect();
+        self.json(Method::GET, &path, &q, NO_BODY).await
     }
 }

@@ -551,12 +551,32 @@ async fn finish_if_done(
     .bind(run_id)
     .fetch_all(tx.conn())
     .await?;
+    // A run of some tasks alone (`airlock tasks test`) has leaves of its own: a failed task
+    // none of whose downstream tasks is in the run.
+    let present: std::collections::HashSet<String> = if failed.is_empty() {
+        Default::default()
+    } else {
+        sqlx::query_scalar(
+            "SELECT DISTINCT task_id FROM task_instance WHERE dag_id = $1 AND run_id = $2",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_all(tx.conn())
+        .await?
+        .into_iter()
+        .collect()
+    };
     let plan = plans.get(tx, dag_id).await?;
     // Error tasks and callbacks do not decide the run's state: they follow it.
     let leaf_failed = failed.iter().any(|task_id| {
         plan.index.get(task_id).is_none_or(|&i| {
             let t = &plan.tasks[i];
-            !plan.has_downstream[i] && !t.error_task && t.callback.is_none()
+            let downstream_here = plan.has_downstream[i]
+                && plan
+                    .tasks
+                    .iter()
+                    .any(|d| d.upstream.contains(task_id) && present.contains(&d.task_id));
+            !downstream_here && !t.error_task && t.callback.is_none()
         })
     });
     let event = if leaf_failed {

@@ -222,12 +222,18 @@ pub async fn trigger_dag_run(
         data_interval: None,
         backfill_id: None,
     };
-    create_queued_run(db, &run, now).await
+    create_queued_run(db, &run, None, now).await
 }
 
-/// Creates a run of a registered, unpaused DAG, with a task instance (no state yet) per task;
-/// the scheduler takes it from there.
-pub async fn create_queued_run(db: &Db, run: &NewDagRun, now: DateTime<Utc>) -> StoreResult<()> {
+/// Creates a run of a registered, unpaused DAG, with a task instance (no state yet) per task
+/// (or, with `only`, for those tasks alone: their upstreams do not run, as `airlock tasks
+/// test` wants); the scheduler takes it from there.
+pub async fn create_queued_run(
+    db: &Db,
+    run: &NewDagRun,
+    only: Option<&[String]>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let (dag_id, run_id) = (run.dag_id.as_str(), run.run_id.as_str());
     let mut tx = db.begin_write().await?;
     let dag = get_dag(tx.conn(), dag_id)
@@ -241,6 +247,34 @@ pub async fn create_queued_run(db: &Db, run: &NewDagRun, now: DateTime<Utc>) -> 
     }
     if !create_run(&mut tx, run, now).await? {
         return Err(already_exists(dag_id, run_id));
+    }
+    if let Some(only) = only {
+        let known: Vec<String> = dag_tasks(tx.conn(), dag_id)
+            .await?
+            .into_iter()
+            .map(|t| t.task_id)
+            .collect();
+        if only.is_empty() {
+            return Err(StoreError::invalid(
+                "no_tasks",
+                "only_tasks names no task".to_owned(),
+            ));
+        }
+        let unknown: Vec<&String> = only.iter().filter(|t| !known.contains(t)).collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::not_found(format!(
+                "DAG {dag_id:?} has no task {unknown:?}; its tasks are: {}",
+                known.join(", ")
+            )));
+        }
+        let mut q = crate::sql::Sql::new("DELETE FROM task_instance WHERE dag_id = ");
+        q.bind(dag_id.to_owned())
+            .push(" AND run_id = ")
+            .bind(run_id.to_owned())
+            .push(" AND task_id NOT IN ")
+            .bind_list(only.iter().cloned());
+        let (sql, args) = q.build();
+        sqlx::query_with(sql, args).execute(tx.conn()).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -303,6 +303,53 @@ pub fn python_slice(n: usize, start: Option<i64>, stop: Option<i64>, step: i64) 
     out
 }
 
+/// Every XCom task `task_id` wrote in one run (of one map index, when given), by map index then
+/// key; none of them is more than the API's body limit, which bounded them as they came in.
+pub async fn task_xcoms(
+    db: &Db,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: Option<i64>,
+) -> StoreResult<Vec<airlock_protocol::api::XComEntry>> {
+    let exists: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 LIMIT 1",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(task_id)
+    .fetch_optional(db.pool())
+    .await?;
+    if exists.is_none() {
+        return Err(StoreError::not_found(format!(
+            "task {task_id:?} has no task instance in run {run_id:?} of DAG {dag_id:?}"
+        )));
+    }
+    let mut q = Sql::new("SELECT key, map_index, value FROM xcom WHERE dag_id = ");
+    q.bind(dag_id.to_owned())
+        .push(" AND run_id = ")
+        .bind(run_id.to_owned())
+        .push(" AND task_id = ")
+        .bind(task_id.to_owned());
+    if let Some(m) = map_index {
+        q.push(" AND map_index = ").bind(m);
+    }
+    q.push(" ORDER BY map_index, key LIMIT 10000");
+    let (sql, args) = q.build();
+    let rows: Vec<(String, i64, String)> =
+        sqlx::query_as_with(sql, args).fetch_all(db.pool()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, map_index, text)| {
+            Ok(airlock_protocol::api::XComEntry {
+                value: parse_value(&text)?,
+                key,
+                map_index,
+            })
+        })
+        .collect::<DbResult<Vec<_>>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,7 +126,7 @@ pub async fn patch_dag(
     request_body = TriggerRunRequest,
     responses(
         (status = 201, description = "The new run", body = RunDetails),
-        (status = 404, description = "No such DAG", body = HTTPExceptionResponse),
+        (status = 404, description = "No such DAG, or `only_tasks` names a task it does not have", body = HTTPExceptionResponse),
         (status = 400, description = "The DAG is paused, or the run id is invalid", body = HTTPExceptionResponse),
         (status = 409, description = "The run id is taken", body = HTTPExceptionResponse)),
     security(("JWTBearer" = [])))]
@@ -155,7 +155,7 @@ pub async fn trigger_run(
         data_interval: None,
         backfill_id: None,
     };
-    store::dag_runs::create_queued_run(&s.db, &run, now).await?;
+    store::dag_runs::create_queued_run(&s.db, &run, p.only_tasks.as_deref(), now).await?;
     s.hub.publish(Topic::Changed);
     let details = store::control::run_details(&s.db, &dag_id, &run_id).await?;
     Ok((StatusCode::CREATED, Json(details)))

@@ -171,6 +171,10 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         .route("/airlock/control/runs", get(operate::list_runs))
         .route("/airlock/control/db/clean", post(operate::clean))
         .route(
+            "/airlock/control/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/xcoms",
+            get(operate::task_xcoms),
+        )
+        .route(
             "/airlock/control/variables",
             get(control_secrets::list_variables),
         )
@@ -314,6 +318,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         operate::mark_run,
         operate::cancel_run,
         operate::clean,
+        operate::task_xcoms,
         control_secrets::list_variables,
         control_secrets::get_variable,
         control_secrets::put_variable,

@@ -3,7 +3,7 @@
 
 use airlock_protocol::api::{
     CancelRunRequest, ClearRequest, DbCleanReport, DbCleanRequest, HTTPExceptionResponse,
-    MarkRunRequest, MarkTasksRequest, RunDetails, RunList, TaskInstanceChanges,
+    MarkRunRequest, MarkTasksRequest, RunDetails, RunList, TaskInstanceChanges, XComList,
 };
 use airlock_protocol::state::DagRunState;
 use airlock_store as store;
@@ -245,4 +245,34 @@ pub async fn clean(
     .await
     .unwrap_or(0);
     Ok(Json(report))
+}
+
+/// Which map index's XComs to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct XComListParams {
+    /// Only this map index (default: all of them).
+    map_index: Option<i64>,
+}
+
+/// The XComs a task wrote in a run (at most 10,000), by map index then key.
+#[utoipa::path(get, path = "/airlock/control/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/xcoms",
+    tag = "Airlock Control",
+    params(("dag_id" = String, Path, description = "DAG id"),
+           ("run_id" = String, Path, description = "Run id"),
+           ("task_id" = String, Path, description = "Task id"),
+           XComListParams),
+    responses(
+        (status = 200, description = "The XComs", body = XComList),
+        (status = 404, description = "The task has no task instance in that run", body = HTTPExceptionResponse)),
+    security(("JWTBearer" = [])))]
+pub async fn task_xcoms(
+    State(s): State<AppState>,
+    _: AdminCaller,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    Query(p): Query<XComListParams>,
+) -> ApiResult<Json<XComList>> {
+    Ok(Json(XComList {
+        xcoms: store::xcoms::task_xcoms(&s.db, &dag_id, &run_id, &task_id, p.map_index).await?,
+    }))
 }

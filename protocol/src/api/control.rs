@@ -116,6 +116,9 @@ pub struct TriggerRunRequest {
     /// A note on the run.
     #[serde(default)]
     pub note: Option<String>,
+    /// Only these tasks get task instances; their upstreams do not run (`airlock tasks test`).
+    #[serde(default)]
+    pub only_tasks: Option<Vec<String>>,
 }
 
 /// One task instance of a run.

@@ -255,3 +255,24 @@ pub struct DbCleanReport {
     /// True when nothing was deleted.
     pub dry_run: bool,
 }
+
+/// One XCom of a task instance, as the control API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct XComEntry {
+    /// Key (`return_value` for what the task returned).
+    pub key: String,
+    /// Map index (−1 when not mapped).
+    pub map_index: i64,
+    /// The value.
+    #[cfg_attr(feature = "schema", schema(value_type = Object))]
+    pub value: serde_json::Value,
+}
+
+/// `GET .../tasks/{task_id}/xcoms`: a task's XComs in one run, by map index then key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct XComList {
+    /// The XComs.
+    pub xcoms: Vec<XComEntry>,
+}

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use airlock_api_client::{ApiClient, ClientConfig};
-use airlock_protocol::api::{JsonObject, RunDetails, TriggerRunRequest};
+use airlock_protocol::api::{JsonObject, RunDetails, TriggerRunRequest, XComEntry};
 use airlock_protocol::state::DagRunState;
 use anyhow::Context;
 
@@ -28,6 +28,21 @@ const LOG_TAIL: usize = 5;
 pub struct DagTestArgs {
     /// The DAG.
     pub dag_id: String,
+    /// Run configuration (a JSON object).
+    #[arg(long)]
+    pub conf: Option<String>,
+    /// Bundle executables. Default: `<home>/bundles`.
+    #[arg(long, env = "AIRLOCK_BUNDLES_DIR")]
+    pub bundles_dir: Option<PathBuf>,
+}
+
+/// `airlock tasks test`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TaskTestArgs {
+    /// The DAG.
+    pub dag_id: String,
+    /// The task: it runs alone (its upstreams do not; what it pulls from them is absent).
+    pub task_id: String,
     /// Run configuration (a JSON object).
     #[arg(long)]
     pub conf: Option<String>,
@@ -129,15 +144,62 @@ impl Throwaway {
 
 /// Runs the DAG once to its end; exit 0 if the run succeeded, 1 if it failed.
 pub async fn run(a: DagTestArgs, home: &Path) -> anyhow::Result<u8> {
-    let conf: Option<JsonObject> = a
-        .conf
-        .as_deref()
+    let (d, _) = test_in_throwaway(&a.dag_id, None, a.conf.as_deref(), a.bundles_dir, home).await?;
+    Ok(if d.state == DagRunState::Success {
+        0
+    } else {
+        exit::FAILED
+    })
+}
+
+/// Runs one task alone and prints what it returned; exit 0 if it succeeded, 1 otherwise.
+pub async fn run_task(a: TaskTestArgs, home: &Path) -> anyhow::Result<u8> {
+    let only = Some(a.task_id.clone());
+    let (d, xcoms) =
+        test_in_throwaway(&a.dag_id, only, a.conf.as_deref(), a.bundles_dir, home).await?;
+    let ok = d
+        .task_instances
+        .iter()
+        .filter(|t| t.task_id == a.task_id)
+        .all(|t| t.state == Some(airlock_protocol::state::TaskInstanceState::Success));
+    for x in &xcoms {
+        let at = if x.map_index >= 0 {
+            format!("[{}]", x.map_index)
+        } else {
+            String::new()
+        };
+        let label = if x.key == RETURN_VALUE {
+            "returned".to_owned()
+        } else {
+            format!("pushed {:?}", x.key)
+        };
+        println!("{}{at} {label}: {}", a.task_id, x.value);
+    }
+    if xcoms.is_empty() {
+        println!("{} returned nothing", a.task_id);
+    }
+    Ok(if ok { 0 } else { exit::FAILED })
+}
+
+/// The key of a task's return value.
+const RETURN_VALUE: &str = "return_value";
+
+/// One run (of `only` alone, when given) on a throwaway server, stopped afterwards; the run and
+/// the XComs `only` wrote.
+async fn test_in_throwaway(
+    dag_id: &str,
+    only: Option<String>,
+    conf: Option<&str>,
+    bundles_dir: Option<PathBuf>,
+    home: &Path,
+) -> anyhow::Result<(RunDetails, Vec<XComEntry>)> {
+    let conf: Option<JsonObject> = conf
         .map(|c| {
             serde_json::from_str(c)
                 .map_err(|e| CliError::invalid(format!("--conf must be a JSON object: {e}")))
         })
         .transpose()?;
-    let bundles = a.bundles_dir.unwrap_or_else(|| home.join("bundles"));
+    let bundles = bundles_dir.unwrap_or_else(|| home.join("bundles"));
     if !bundles.is_dir() {
         return Err(CliError::invalid(format!(
             "no bundles directory at {} (set --bundles-dir, AIRLOCK_BUNDLES_DIR or --home)",
@@ -146,14 +208,9 @@ pub async fn run(a: DagTestArgs, home: &Path) -> anyhow::Result<u8> {
         .into());
     }
     let mut server = Throwaway::start(&bundles).await?;
-    let outcome = test_run(&mut server, &bundles, &a.dag_id, conf).await;
+    let outcome = test_run(&mut server, &bundles, dag_id, conf, only).await;
     server.stop().await;
-    let d = outcome?;
-    Ok(if d.state == DagRunState::Success {
-        0
-    } else {
-        exit::FAILED
-    })
+    outcome
 }
 
 async fn test_run(
@@ -161,7 +218,8 @@ async fn test_run(
     bundles: &Path,
     dag_id: &str,
     conf: Option<JsonObject>,
-) -> anyhow::Result<RunDetails> {
+    only: Option<String>,
+) -> anyhow::Result<(RunDetails, Vec<XComEntry>)> {
     let client = server.client().await?;
     // Registered here too (the worker does it as it starts), to know when it is done and
     // what failed.
@@ -197,6 +255,7 @@ async fn test_run(
     }
     let req = TriggerRunRequest {
         conf,
+        only_tasks: only.clone().map(|t| vec![t]),
         ..TriggerRunRequest::default()
     };
     let run = client.trigger_run(dag_id, &req).await?;
@@ -221,5 +280,14 @@ async fn test_run(
         }
     }
     println!("{}", progress::summary(&done));
-    Ok(done)
+    let xcoms = match &only {
+        Some(task) => {
+            client
+                .task_xcoms(dag_id, &done.run_id, task, None)
+                .await?
+                .xcoms
+        }
+        None => Vec::new(),
+    };
+    Ok((done, xcoms))
 }

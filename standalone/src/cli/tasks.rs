@@ -11,6 +11,9 @@ use super::table;
 pub enum TasksCommand {
     /// The log of a task try.
     Logs(super::logs::LogsArgs),
+    /// Run one task alone on a throwaway embedded database with the local bundles (no server
+    /// needed) and print what it returned; exit 0 if it succeeded, 1 if not.
+    Test(super::dag_test::TaskTestArgs),
     /// Run task instances again: each gets a new try (earlier tries stay in the history) and
     /// the scheduler decides again what follows them.
     Clear {
@@ -64,6 +67,7 @@ fn parse_mark_state(s: &str) -> Result<MarkTaskState, String> {
 pub async fn run(cmd: TasksCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
     match cmd {
         TasksCommand::Logs(a) => super::logs::run(a, conn).await,
+        TasksCommand::Test(a) => super::dag_test::run_task(a, &conn.home).await,
         TasksCommand::Clear {
             dag_id,
             run_id,

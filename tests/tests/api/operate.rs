@@ -620,3 +620,64 @@ both_backends!(
         );
     }
 );
+
+both_backends!(a_run_of_one_task_alone_and_its_xcoms, |api| {
+    let dag =
+        json!([{"dag_id": "d", "tasks": [task("a", &[]), task("b", &["a"]), task("c", &["b"])]}]);
+    register(&api, "b", dag).await;
+    let path = "/airlock/control/dags/d/runs";
+    expect_error(
+        post(&api, path, json!({"run_id": "x", "only_tasks": ["zz"]})).await,
+        StatusCode::NOT_FOUND,
+        Some("not_found"),
+    )
+    .await;
+    let r = post(&api, path, json!({"run_id": "t1", "only_tasks": ["b"]})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(states(&api, "d", "t1").await, [st("b", None, 1)]);
+    // b runs at once (its upstream is not in the run) and fails: the run fails, as b is the
+    // last task it holds.
+    let w = tick(&api, "e", 5, &[]).await;
+    assert_eq!(w[0]["task_id"], "b");
+    let ti = start_work(&api, &w[0]).await;
+    let r = api
+        .req(Method::POST, "/xcoms/d/t1/b/return_value", Some(ti))
+        .json(&json!({"rows": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (status, text) = set_state(
+        &api,
+        ti,
+        json!({"state": "failed", "end_date": "2026-11-23T10:00:01Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    api.schedule().await;
+    assert_eq!(run_of(&api, "d", "t1").await["state"], "failed");
+    let xcoms = ok_json(
+        admin(
+            &api,
+            Method::GET,
+            "/airlock/control/dags/d/runs/t1/tasks/b/xcoms",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        xcoms,
+        json!({"xcoms": [{"key": "return_value", "map_index": -1, "value": {"rows": 3}}]})
+    );
+    let r = admin(
+        &api,
+        Method::GET,
+        "/airlock/control/dags/d/runs/t1/tasks/a/xcoms",
+    )
+    .send()
+    .await
+    .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, Some("not_found")).await;
+});

@@ -453,3 +453,48 @@ fn dags_test_runs_one_dag_on_a_throwaway_database_without_a_server() {
     // Nothing was left in the user's data directory.
     assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0);
 }
+
+#[test]
+fn tasks_test_runs_one_task_alone_and_prints_what_it_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bundles = airlock_e2e::standalone::bundles_dir(dir.path());
+    let bundles = bundles.to_str().unwrap();
+    let out = airlock_cli(
+        &home,
+        &["tasks", "test", "etl", "extract", "--bundles-dir", bundles],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("extract returned: [{\"amount_cents\":1250"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("(1 task instances: 1 success)"),
+        "only extract ran: {out:?}"
+    );
+    // Alone, transform has nothing to transform.
+    let out = airlock_cli(
+        &home,
+        &[
+            "tasks",
+            "test",
+            "etl",
+            "transform",
+            "--bundles-dir",
+            bundles,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stdout.contains("extract returned nothing"), "{out:?}");
+    let out = airlock_cli(
+        &home,
+        &["tasks", "test", "etl", "nope", "--bundles-dir", bundles],
+        &[],
+    );
+    assert_eq!(out.code, Some(3), "{out:?}");
+}

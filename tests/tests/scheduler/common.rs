@@ -76,7 +76,7 @@ impl Store {
             data_interval: None,
             backfill_id: None,
         };
-        airlock_store::dag_runs::create_queued_run(&self.db, &new, self.t0)
+        airlock_store::dag_runs::create_queued_run(&self.db, &new, None, self.t0)
             .await
             .expect("trigger");
     }
