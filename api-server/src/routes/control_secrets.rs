@@ -4,7 +4,7 @@
 
 use airlock_protocol::api::{
     ConnectionBody, ConnectionList, ConnectionResponse, ConnectionSummary, HTTPExceptionResponse,
-    VariableBody, VariableEntry, VariableList,
+    HTTPValidationError, VariableBody, VariableEntry, VariableList,
 };
 use airlock_store as store;
 use airlock_store::error::StoreError;
@@ -17,6 +17,8 @@ use crate::auth::AdminCaller;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
+
+use super::variables::KeysParams;
 
 /// Longest Variable key or Connection id (Airflow's column width).
 const MAX_ID_LEN: usize = 250;
@@ -33,48 +35,19 @@ fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Query of `GET /airlock/control/variables`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct VariableListParams {
-    /// Only keys starting with this.
-    prefix: Option<String>,
-    /// Page size (1..=10000).
-    #[serde(default = "default_limit")]
-    #[param(default = 1000, minimum = 1, maximum = 10000)]
-    limit: i64,
-    /// Variables to skip.
-    #[serde(default)]
-    #[param(minimum = 0)]
-    offset: i64,
-}
-
-fn default_limit() -> i64 {
-    1000
-}
-
 /// Variables with their values, by key.
 #[utoipa::path(get, path = "/airlock/control/variables", tag = "Airlock Control",
-    params(VariableListParams),
+    params(KeysParams),
     responses(
         (status = 200, description = "A page of Variables", body = VariableList),
-        (status = 400, description = "limit or offset out of range", body = HTTPExceptionResponse)),
+        (status = 422, description = "limit or offset out of range", body = HTTPValidationError)),
     security(("JWTBearer" = [])))]
 pub async fn list_variables(
     State(s): State<AppState>,
     _: AdminCaller,
-    Query(p): Query<VariableListParams>,
+    Query(p): Query<KeysParams>,
 ) -> ApiResult<Json<VariableList>> {
-    if !(1..=10_000).contains(&p.limit) || p.offset < 0 {
-        return Err(StoreError::invalid(
-            "invalid_page",
-            format!(
-                "limit must be 1 to 10000 and offset at least 0 (got limit {}, offset {})",
-                p.limit, p.offset
-            ),
-        )
-        .into());
-    }
+    p.check()?;
     Ok(Json(
         store::variables::list_variables(&s.db, p.prefix.as_deref(), p.limit, p.offset).await?,
     ))

@@ -18,20 +18,41 @@ use crate::fence::RunningTry;
 use crate::state::AppState;
 use airlock_store::error::StoreError;
 
-/// Query of `GET /variables/keys`.
+/// Query of `GET /variables/keys` (and of the control API's Variable listing).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct KeysParams {
     /// Only keys starting with this.
-    prefix: Option<String>,
+    pub(super) prefix: Option<String>,
     /// Page size (1..=10000).
     #[serde(default = "default_limit")]
     #[param(default = 1000, minimum = 1, maximum = 10000)]
-    limit: i64,
+    pub(super) limit: i64,
     /// Keys to skip.
     #[serde(default)]
     #[param(minimum = 0)]
-    offset: i64,
+    pub(super) offset: i64,
+}
+
+impl KeysParams {
+    /// Refuses a page size or offset out of range (422, as FastAPI would).
+    pub(super) fn check(&self) -> Result<(), ApiError> {
+        if !(1..=10_000).contains(&self.limit) {
+            return Err(ApiError::invalid(
+                vec![json!("query"), json!("limit")],
+                "value_error",
+                "limit must be between 1 and 10000",
+            ));
+        }
+        if self.offset < 0 {
+            return Err(ApiError::invalid(
+                vec![json!("query"), json!("offset")],
+                "value_error",
+                "offset must be at least 0",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_limit() -> i64 {
@@ -50,20 +71,7 @@ pub async fn get_variable_keys(
     _caller: TaskCaller,
     Query(p): Query<KeysParams>,
 ) -> ApiResult<Json<VariableKeysResponse>> {
-    if !(1..=10_000).contains(&p.limit) {
-        return Err(ApiError::invalid(
-            vec![json!("query"), json!("limit")],
-            "value_error",
-            "limit must be between 1 and 10000",
-        ));
-    }
-    if p.offset < 0 {
-        return Err(ApiError::invalid(
-            vec![json!("query"), json!("offset")],
-            "value_error",
-            "offset must be at least 0",
-        ));
-    }
+    p.check()?;
     Ok(Json(
         store::variables::variable_keys(&s.db, p.prefix.as_deref(), p.limit, p.offset).await?,
     ))

@@ -415,13 +415,20 @@ async fn the_cli_says_what_is_wrong_in_one_line_with_its_own_exit_code() {
     assert!(!a.home.join("standalone.url").exists());
 }
 
-#[test]
-fn dags_test_runs_one_dag_on_a_throwaway_database_without_a_server() {
+/// A data directory with nothing in it (no server ever ran there), and a bundles directory.
+fn empty_home_with_bundles() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let bundles = airlock_e2e::standalone::bundles_dir(dir.path());
-    let bundles = bundles.to_str().unwrap();
+    let bundles = bundles.to_str().unwrap().to_owned();
+    (dir, home, bundles)
+}
+
+#[test]
+fn dags_test_runs_one_dag_on_a_throwaway_database_without_a_server() {
+    let (_dir, home, bundles) = empty_home_with_bundles();
+    let bundles = bundles.as_str();
     let out = airlock_cli(
         &home,
         &["dags", "test", "etl", "--bundles-dir", bundles],
@@ -456,11 +463,8 @@ fn dags_test_runs_one_dag_on_a_throwaway_database_without_a_server() {
 
 #[test]
 fn tasks_test_runs_one_task_alone_and_prints_what_it_returned() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let bundles = airlock_e2e::standalone::bundles_dir(dir.path());
-    let bundles = bundles.to_str().unwrap();
+    let (_dir, home, bundles) = empty_home_with_bundles();
+    let bundles = bundles.as_str();
     let out = airlock_cli(
         &home,
         &["tasks", "test", "etl", "extract", "--bundles-dir", bundles],
