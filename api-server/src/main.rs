@@ -205,7 +205,9 @@ async fn run_admin(cmd: Admin) -> anyhow::Result<()> {
             ttl,
         } => {
             let scope = Scope::parse(&scope).with_context(|| {
-                format!("unknown scope {scope:?}: use workload, execution, triggerer or admin")
+                format!(
+                    "unknown scope {scope:?}: use workload, execution, triggerer, admin or executor"
+                )
             })?;
             let subject = match (scope.is_task_scope(), ti, subject) {
                 (true, Some(ti), None) => ti.to_string(),

@@ -50,6 +50,8 @@ pub struct ExecutorConfig {
     pub poll_wait: Duration,
     /// How long supervisors get to stop after SIGTERM when the executor stops.
     pub stop_grace: Duration,
+    /// The queues it claims from (`None`: every queue).
+    pub queues: Option<Vec<String>>,
 }
 
 /// Why the executor stopped before it was asked to.
@@ -144,7 +146,7 @@ pub async fn run(
                 // Every slot is busy: still tick now and then (zero slots), to show this
                 // executor is alive.
                 () = tokio::time::sleep(LIVENESS_TICK) => {
-                    let req = TickRequest { slots: 0, wait_ms: 0, holding: children.keys().copied().collect() };
+                    let req = TickRequest { slots: 0, wait_ms: 0, holding: children.keys().copied().collect(), queues: cfg.queues.clone() };
                     if let Err(e) = poll.tick(&cfg.id, &req).await {
                         tracing::warn!(error = %e, "tick failed");
                     }
@@ -156,6 +158,7 @@ pub async fn run(
             slots: free as u32,
             wait_ms: cfg.poll_wait.as_millis() as u64,
             holding: children.keys().copied().collect(),
+            queues: cfg.queues.clone(),
         };
         // A tick in flight is never abandoned: its answer may hold work queued for us.
         match poll.tick(&cfg.id, &req).await {

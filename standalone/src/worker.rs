@@ -22,22 +22,42 @@ pub struct WorkerConfig {
     pub dag_sync_interval: Duration,
 }
 
-/// Registers the bundles' DAGs once, logging what happened; returns how many DAGs were
-/// registered.
-pub async fn sync_once(sync: &mut BundleSync, client: &ApiClient, dir: &std::path::Path) -> usize {
+/// What one sync found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// This many DAGs were registered.
+    Registered(usize),
+    /// The worker's token may not register DAGs (an `executor`-scope token): it runs what
+    /// other hosts register.
+    NotAllowed,
+}
+
+/// Registers the bundles' DAGs once, logging what happened.
+pub async fn sync_once(
+    sync: &mut BundleSync,
+    client: &ApiClient,
+    dir: &std::path::Path,
+) -> SyncOutcome {
     match sync.sync(client, dir).await {
         Ok(report) => {
+            let forbidden = |e: &crate::bundles::BundleError| {
+                matches!(e, crate::bundles::BundleError::Register { source, .. }
+                    if source.status() == Some(403))
+            };
+            if !report.failed.is_empty() && report.failed.iter().all(forbidden) {
+                return SyncOutcome::NotAllowed;
+            }
             for (bundle, dags) in &report.registered {
                 tracing::info!(%bundle, ?dags, "registered DAGs");
             }
             for e in &report.failed {
                 tracing::error!("{e}");
             }
-            report.registered.iter().map(|(_, d)| d.len()).sum()
+            SyncOutcome::Registered(report.registered.iter().map(|(_, d)| d.len()).sum())
         }
         Err(e) => {
             tracing::error!("{e}");
-            0
+            SyncOutcome::Registered(0)
         }
     }
 }
@@ -49,8 +69,14 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) -> Result<(), ExecutorError> {
     let mut sync = BundleSync::default();
-    sync_once(&mut sync, &client, &cfg.bundles_dir).await;
-    let syncer = (!cfg.dag_sync_interval.is_zero()).then(|| {
+    let allowed = sync_once(&mut sync, &client, &cfg.bundles_dir).await != SyncOutcome::NotAllowed;
+    if !allowed {
+        tracing::info!(
+            "this worker's token may not register DAGs (executor scope): it runs the DAGs \
+             registered from a host with an admin token"
+        );
+    }
+    let syncer = (allowed && !cfg.dag_sync_interval.is_zero()).then(|| {
         let (client, dir, every, mut stop) = (
             client.clone(),
             cfg.bundles_dir.clone(),

@@ -121,6 +121,7 @@ pub async fn claim_work(
     executor: &str,
     slots: u32,
     holding: &[Uuid],
+    queues: Option<&[String]>,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<QueuedWork>> {
     let mut tx = db.begin_write().await?;
@@ -149,15 +150,22 @@ pub async fn claim_work(
     );
     let want = slots - out.len() as i64;
     if want > 0 {
-        let claimable: Vec<WorkRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let mut q = Sql::new(
             "SELECT id, dag_id, run_id, task_id, map_index, try_number FROM task_instance \
-             WHERE state = 'queued' AND queued_by IS NULL \
-             ORDER BY priority_weight DESC, queued_dttm, id LIMIT $1{}",
-            db.for_update_skip_locked()
-        )))
-        .bind(want)
-        .fetch_all(tx.conn())
-        .await?;
+             WHERE state = 'queued' AND queued_by IS NULL",
+        );
+        if let Some(queues) = queues {
+            if queues.is_empty() {
+                tx.commit().await?;
+                return Ok(out);
+            }
+            q.push(" AND queue IN ").bind_list(queues.iter().cloned());
+        }
+        q.push(" ORDER BY priority_weight DESC, queued_dttm, id LIMIT ")
+            .bind(want)
+            .push(db.for_update_skip_locked());
+        let (sql, args) = q.build();
+        let claimable: Vec<WorkRow> = sqlx::query_as_with(sql, args).fetch_all(tx.conn()).await?;
         if !claimable.is_empty() {
             let at = to_micros(now);
             let mut q = Sql::new("UPDATE task_instance SET queued_by = ");

@@ -22,6 +22,9 @@ pub enum Scope {
     Triggerer,
     /// Only the control routes (the `airlock` CLI, executors); `sub` names the holder.
     Admin,
+    /// Only the executor routes of one executor (`sub` is its id): register, tick, report,
+    /// retire. What a worker on another host holds instead of an admin token.
+    Executor,
 }
 
 impl Scope {
@@ -32,6 +35,7 @@ impl Scope {
             Self::Workload => "workload",
             Self::Triggerer => "triggerer",
             Self::Admin => "admin",
+            Self::Executor => "executor",
         }
     }
 
@@ -42,6 +46,7 @@ impl Scope {
             "workload" => Some(Self::Workload),
             "triggerer" => Some(Self::Triggerer),
             "admin" => Some(Self::Admin),
+            "executor" => Some(Self::Executor),
             _ => None,
         }
     }
@@ -208,7 +213,7 @@ impl TokenAuthority {
         let ttl = ttl.unwrap_or(match scope {
             Scope::Execution => self.policy.execution_ttl,
             Scope::Workload => self.policy.workload_ttl,
-            Scope::Triggerer | Scope::Admin => self.policy.service_ttl,
+            Scope::Triggerer | Scope::Admin | Scope::Executor => self.policy.service_ttl,
         });
         let now = Utc::now().timestamp();
         let claims = Claims {

@@ -113,3 +113,29 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
         identity(parts, &[Scope::Admin]).map(Self)
     }
 }
+
+/// An executor acting for itself: an `executor`-scope token whose subject is the executor id
+/// in the path, or an `admin` token (which may act for any executor).
+#[derive(Debug, Clone)]
+pub struct ExecutorCaller(pub Identity);
+
+impl ExecutorCaller {
+    /// Fails with 403 unless the caller may act for executor `id`.
+    pub fn require_self(&self, id: &str) -> Result<(), ApiError> {
+        if self.0.scope == Scope::Admin || self.0.subject == id {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "Token subject does not match the executor id".into(),
+            ))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ExecutorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        identity(parts, &[Scope::Admin, Scope::Executor]).map(Self)
+    }
+}

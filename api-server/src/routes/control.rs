@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::auth::{AdminCaller, Scope};
+use crate::auth::{AdminCaller, ExecutorCaller, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
@@ -310,10 +310,11 @@ pub async fn task_logs(
     security(("JWTBearer" = [])))]
 pub async fn register_executor(
     State(s): State<AppState>,
-    _: AdminCaller,
+    caller: ExecutorCaller,
     Path(id): Path<String>,
     JsonBody(r): JsonBody<ExecutorRegistration>,
 ) -> ApiResult<StatusCode> {
+    caller.require_self(&id)?;
     store::executors::register_executor(&s.db, &id, r.hostname.as_deref(), store::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -325,9 +326,10 @@ pub async fn register_executor(
     security(("JWTBearer" = [])))]
 pub async fn retire_executor(
     State(s): State<AppState>,
-    _: AdminCaller,
+    caller: ExecutorCaller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    caller.require_self(&id)?;
     if store::executors::retire_executor(&s.db, &id, store::now()).await? > 0 {
         s.hub.publish(Topic::Work);
     }
@@ -344,10 +346,11 @@ pub async fn retire_executor(
     security(("JWTBearer" = [])))]
 pub async fn tick(
     State(s): State<AppState>,
-    _: AdminCaller,
+    caller: ExecutorCaller,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<TickRequest>,
 ) -> ApiResult<Json<TickResponse>> {
+    caller.require_self(&id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms).min(MAX_WAIT);
     let mut stopping = s.stopping.clone();
     let mut work_ready = s.hub.subscribe(Topic::Work);
@@ -357,6 +360,7 @@ pub async fn tick(
             &id,
             req.slots.min(MAX_SLOTS),
             &req.holding,
+            req.queues.as_deref(),
             store::now(),
         )
         .await?;
@@ -393,10 +397,11 @@ pub async fn tick(
     security(("JWTBearer" = [])))]
 pub async fn executor_event(
     State(s): State<AppState>,
-    _: AdminCaller,
+    caller: ExecutorCaller,
     Path(id): Path<String>,
     JsonBody(e): JsonBody<ExecutorEvent>,
 ) -> ApiResult<Json<ExecutorEventResponse>> {
+    caller.require_self(&id)?;
     let action = store::executors::executor_event(
         &s.db,
         &id,

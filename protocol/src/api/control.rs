@@ -234,6 +234,9 @@ pub struct TickRequest {
     /// never arrived loses nothing).
     #[serde(default)]
     pub holding: Vec<Uuid>,
+    /// Claim only task instances of these queues (absent: of every queue).
+    #[serde(default)]
+    pub queues: Option<Vec<String>>,
 }
 
 /// A task instance for an executor to run: `supervisor run <ti_id>` with `token` in

@@ -8,6 +8,9 @@ use airlock_standalone::worker::{self, WorkerConfig};
 
 use super::connect::ControlArgs;
 
+/// The queue tasks are in unless they name one (as in Airflow).
+const DEFAULT_QUEUE: &str = "default";
+
 /// How long a tick waits for work (long poll).
 const POLL_WAIT: Duration = Duration::from_secs(1);
 
@@ -33,6 +36,10 @@ pub struct RunnerArgs {
     /// Time running tasks get to stop when the worker stops (then SIGKILL).
     #[arg(long, env = "AIRLOCK_STOP_GRACE", default_value = "30", value_parser = airlock_protocol::time::parse_secs)]
     pub stop_grace: Duration,
+    /// Queues to claim task instances from, comma-separated. Default: `default` for `airlock
+    /// worker`, every queue for `airlock standalone`.
+    #[arg(long, env = "AIRLOCK_QUEUES", value_delimiter = ',')]
+    pub queues: Option<Vec<String>>,
 }
 
 fn supervisor_bin(explicit: Option<&Path>) -> PathBuf {
@@ -70,6 +77,7 @@ impl RunnerArgs {
                 hide: vec![home.to_owned()],
                 poll_wait: POLL_WAIT,
                 stop_grace: self.stop_grace,
+                queues: self.queues.clone(),
             },
             bundles_dir,
             dag_sync_interval: self.dag_sync_interval,
@@ -92,7 +100,12 @@ pub struct WorkerArgs {
 pub async fn run(a: WorkerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
     let client = conn.client()?;
     let log_dir = a.log_dir.unwrap_or_else(|| conn.home.join("logs"));
-    let cfg = a.runner.config(&conn.api_url(), &conn.home, log_dir);
+    let mut cfg = a.runner.config(&conn.api_url(), &conn.home, log_dir);
+    // A worker among others takes the default queue unless told otherwise.
+    cfg.executor
+        .queues
+        .get_or_insert_with(|| vec![DEFAULT_QUEUE.to_owned()]);
+    tracing::info!(queues = ?cfg.executor.queues, executor = %cfg.executor.id, "worker starting");
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         airlock_process::shutdown_signal().await;

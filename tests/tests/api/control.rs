@@ -472,3 +472,109 @@ both_backends!(backfills_check_their_range_and_their_dag, |api| {
     )
     .await;
 });
+
+both_backends!(
+    executor_tokens_act_for_their_executor_and_queues_split_work,
+    |api| {
+        let g = json!({"task_id": "g", "queue": "gpu"});
+        register(
+            &api,
+            "b",
+            json!([{"dag_id": "d", "tasks": [task("a", &[]), g]}]),
+        )
+        .await;
+        trigger(&api, "d", "r1").await;
+        api.schedule().await;
+        let token = api.tokens().issue("w1", Scope::Executor, None);
+        let call = |method: Method, path: &str, body: Value| {
+            api.req(method, path, None)
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+        };
+        let r = call(
+            Method::PUT,
+            "/airlock/control/executors/w1",
+            json!({"hostname": "h1", "parallelism": 4}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        // Another executor's routes, and every other control route, are refused.
+        let r = call(
+            Method::PUT,
+            "/airlock/control/executors/w2",
+            json!({"parallelism": 4}),
+        )
+        .await
+        .unwrap();
+        expect_error(r, StatusCode::FORBIDDEN, None).await;
+        let r = call(
+            Method::POST,
+            "/airlock/control/executors/w2/tick",
+            json!({"slots": 5}),
+        )
+        .await
+        .unwrap();
+        expect_error(r, StatusCode::FORBIDDEN, None).await;
+        let r = call(Method::GET, "/airlock/control/dags", json!({}))
+            .await
+            .unwrap();
+        expect_error(r, StatusCode::FORBIDDEN, None).await;
+        let r = call(
+            Method::POST,
+            "/airlock/control/dags/d/runs",
+            json!({"run_id": "r2"}),
+        )
+        .await
+        .unwrap();
+        expect_error(r, StatusCode::FORBIDDEN, None).await;
+        // Queues: a gpu worker gets the gpu task only, a default worker the other.
+        let tick_as = |queues: Value| {
+            let body = json!({"slots": 5, "queues": queues});
+            async move {
+                let r = call(Method::POST, "/airlock/control/executors/w1/tick", body)
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let v: Value = r.json().await.unwrap();
+                v["workloads"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w["task_id"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(tick_as(json!(["gpu"])).await, ["g"]);
+        let r = call(
+            Method::POST,
+            "/airlock/control/executors/w1/tick",
+            json!({"slots": 5, "queues": ["default"], "holding": []}),
+        )
+        .await
+        .unwrap();
+        let v: Value = r.json().await.unwrap();
+        let got: Vec<&str> = v["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["task_id"].as_str().unwrap())
+            .collect();
+        // g was claimed by w1 and not held: handed out again, with a (default queue) beside it.
+        assert_eq!(got, ["g", "a"]);
+        assert!(
+            tick_as(json!([]))
+                .await
+                .iter()
+                .all(|t| t == "g" || t == "a")
+        );
+        let r = api
+            .req(Method::DELETE, "/airlock/control/executors/w1", None)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+);

@@ -133,7 +133,7 @@ impl Store {
     /// What executor `e1` claims with `slots` free slots at `secs`: (task id, map index).
     pub async fn claim(&self, slots: u32, secs: f64) -> Vec<(String, i64)> {
         let mut got: Vec<(String, i64)> =
-            airlock_store::executors::claim_work(&self.db, "e1", slots, &[], self.at(secs))
+            airlock_store::executors::claim_work(&self.db, "e1", slots, &[], None, self.at(secs))
                 .await
                 .expect("claim")
                 .into_iter()

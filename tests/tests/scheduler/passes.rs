@@ -239,7 +239,7 @@ both_backends!(a_dead_executors_claims_go_back_to_every_executor, |s| {
     s.trigger("d", "r").await;
     s.pass(0.0).await;
     assert_eq!(s.claim(1, 0.0).await.len(), 1);
-    let other = |secs| airlock_store::executors::claim_work(&s.db, "e2", 1, &[], s.at(secs));
+    let other = |secs| airlock_store::executors::claim_work(&s.db, "e2", 1, &[], None, s.at(secs));
     assert!(other(1.0).await.unwrap().is_empty(), "claimed by e1");
     let report = s.pass(30.0).await;
     assert_eq!(report.requeued, 0);
