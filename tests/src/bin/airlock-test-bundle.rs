@@ -786,6 +786,11 @@ fn main() -> std::process::ExitCode {
         )
         .dag(Dag::new("sleeper").task(Task::new("sleep", sleep)))
         .dag(
+            Dag::new("queued")
+                .task(Task::new("cpu", ok))
+                .task(Task::new("gpu", ok).queue("gpu")),
+        )
+        .dag(
             Dag::new("sleeper_then")
                 .task(Task::new("sleep", sleep))
                 .task(Task::new("after", ok).after(["sleep"])),

@@ -502,3 +502,69 @@ fn tasks_test_runs_one_task_alone_and_prints_what_it_returned() {
     );
     assert_eq!(out.code, Some(3), "{out:?}");
 }
+
+/// Two workers against one api-server process: one with an admin token on the default queue,
+/// one with only an executor token on the `gpu` queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_claim_only_their_queues_and_an_executor_token_is_enough() {
+    use airlock_e2e::Stack;
+    use airlock_e2e::standalone::WorkerProcess;
+    let stack = Stack::start(Backend::Sqlite).await.expect("sqlite");
+    let root = stack.database.dir.path().to_owned();
+    let bundles = airlock_e2e::standalone::bundles_dir(&root.join("w"));
+    let admin = stack.server.admin(
+        &["mint-token", "--scope", "admin", "--subject", "ops"],
+        None,
+    );
+    let executor = stack.server.admin(
+        &["mint-token", "--scope", "executor", "--subject", "gpu-1"],
+        None,
+    );
+    let start = |name: &str, token: &str, env: &[(&str, &str)]| {
+        WorkerProcess::start(
+            &stack.server.base,
+            token,
+            &root.join(format!("{name}-home")),
+            &bundles,
+            &stack.logs,
+            &root.join(format!("{name}.log")),
+            env,
+        )
+    };
+    let _cpu = start("cpu", &admin, &[("AIRLOCK_EXECUTOR_ID", "cpu-1")]);
+    let _gpu = start(
+        "gpu",
+        &executor,
+        &[("AIRLOCK_EXECUTOR_ID", "gpu-1"), ("AIRLOCK_QUEUES", "gpu")],
+    );
+    let home = root.join("cli-home");
+    let env = [
+        ("AIRLOCK_API_URL", stack.server.base.as_str()),
+        ("AIRLOCK_ADMIN_TOKEN", admin.as_str()),
+    ];
+    airlock_e2e::process::wait_for(Duration::from_secs(60), "DAGs registered", || {
+        let out = airlock_cli(&home, &["dags", "list"], &env);
+        out.stdout.contains("queued").then_some(())
+    });
+    let out = airlock_cli(
+        &home,
+        &["dags", "trigger", "queued", "--run-id", "q1", "--wait"],
+        &env,
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let claimed: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT task_id, queued_by FROM task_instance WHERE dag_id = 'queued' ORDER BY task_id",
+    )
+    .fetch_all(stack.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        claimed,
+        [
+            ("cpu".to_owned(), Some("cpu-1".to_owned())),
+            ("gpu".to_owned(), Some("gpu-1".to_owned()))
+        ]
+    );
+    let gpu_log = std::fs::read_to_string(root.join("gpu.log")).unwrap_or_default();
+    assert!(gpu_log.contains("may not register DAGs"), "{gpu_log}");
+}
