@@ -410,6 +410,16 @@ on_both_backends!(
             .env("AIRLOCK_API_TIMEOUT", "1");
         let sup = cmd.spawn().unwrap();
         let pid = stack.wait_running(ti).await;
+        // `running` is committed before the supervisor reads the answer to `PATCH /run`: wait
+        // until the task itself runs (it logs), so the server dies mid-task, not mid-start.
+        airlock_e2e::process::wait_for(Duration::from_secs(30), "the task to start", || {
+            let path =
+                airlock_supervisor::logs::log_path(&stack.logs, "t", "r-sleep", "sleep", -1, 1);
+            std::fs::read_to_string(path)
+                .ok()
+                .filter(|log| log.contains("sleeping"))
+                .map(drop)
+        });
         // The API server goes away mid-task.
         stack.server.signal(nix::sys::signal::Signal::SIGKILL);
         stack.server.wait_exit(Duration::from_secs(10));
