@@ -197,6 +197,7 @@ pub async fn set_connection(
     cipher: &airlock_store::cipher::SecretCipher,
     conn: &ConnectionResponse,
 ) -> StoreResult<()> {
+    store::connections::validate(conn)?;
     store::connections::put_connection(db, cipher, conn, store::now()).await?;
     Ok(())
 }

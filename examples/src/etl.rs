@@ -137,7 +137,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn load_writes_to_the_warehouse_connection_and_the_variable_s_table() {
+    fn load_writes_to_the_warehouse_connection_and_the_variable_s_table() -> Result<(), TaskError> {
         let warehouse = ConnectionResponse {
             conn_id: "warehouse".into(),
             conn_type: "postgres".into(),
@@ -155,7 +155,7 @@ mod tests {
             .connection(warehouse)
             .run(load);
         assert_eq!(
-            outcome.result.unwrap(),
+            outcome.result?,
             json!({"table": "sales", "target": "postgres://etl@db:5432", "orders": 5,
                    "total_cents": 18750})
         );
@@ -164,11 +164,12 @@ mod tests {
         let outcome = TaskTest::new("etl", "load")
             .xcom("transform", json!({"total_cents": 1}))
             .run(load);
-        let out = outcome.result.unwrap();
+        let out = outcome.result?;
         assert_eq!(out["table"], "orders_daily");
         assert_eq!(out["target"], "nowhere (no 'warehouse' connection)");
         // Nothing to load is a failure.
         assert!(TaskTest::new("etl", "load").run(load).result.is_err());
+        Ok(())
     }
 
     #[test]
@@ -182,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn flaky_once_fails_until_its_try() {
+    fn flaky_once_fails_until_its_try() -> Result<(), TaskError> {
         assert!(
             TaskTest::new("flaky", "flaky_once")
                 .run(flaky_once)
@@ -192,11 +193,12 @@ mod tests {
         let second = TaskTest::new("flaky", "flaky_once")
             .try_number(2)
             .run(flaky_once);
-        assert_eq!(second.result.unwrap(), json!({"succeeded_on_try": 2}));
+        assert_eq!(second.result?, json!({"succeeded_on_try": 2}));
         let late = TaskTest::new("flaky", "flaky_once")
             .try_number(2)
             .conf(json!({"succeed_on_try": 3}))
             .run(flaky_once);
         assert!(late.result.is_err());
+        Ok(())
     }
 }

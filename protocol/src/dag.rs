@@ -413,28 +413,57 @@ pub struct BundleDefinition {
 /// so that an index over several ids stays below PostgreSQL's index-row limit).
 pub const MAX_ID_LEN: usize = 250;
 
-/// Orders tasks so that upstreams come first (stable; tasks in a cycle, which registration
-/// refuses, keep their place at the end).
+/// Orders tasks so that upstreams come first, layer by layer (the tasks whose upstreams are all
+/// placed, in their previous order, then the next layer); tasks in a cycle, which registration
+/// refuses, keep their place at the end. Linear in tasks and edges: run details order every
+/// answer with it.
 pub fn sort_by_dependencies(tasks: &mut Vec<TaskDefinition>) {
-    let mut placed: std::collections::HashSet<String> = Default::default();
-    let mut out = Vec::with_capacity(tasks.len());
-    let mut rest = std::mem::take(tasks);
-    loop {
-        let before = rest.len();
-        let (ready, waiting): (Vec<_>, Vec<_>) = rest
-            .into_iter()
-            .partition(|t| t.upstream.iter().all(|u| placed.contains(u)));
-        for t in &ready {
-            placed.insert(t.task_id.clone());
-        }
-        out.extend(ready);
-        rest = waiting;
-        if rest.is_empty() || rest.len() == before {
-            break;
+    use std::collections::HashMap;
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.task_id.as_str(), i))
+        .collect();
+    // Upstreams a task still waits for (unknown ones never come), and who waits on whom.
+    let mut waiting: Vec<usize> = vec![0; tasks.len()];
+    let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    for (i, t) in tasks.iter().enumerate() {
+        for up in &t.upstream {
+            match index.get(up.as_str()) {
+                Some(&u) => {
+                    waiting[i] = waiting[i].saturating_add(1);
+                    downstream[u].push(i);
+                }
+                None => waiting[i] = usize::MAX,
+            }
         }
     }
-    out.extend(rest);
-    *tasks = out;
+    let mut order: Vec<usize> = Vec::with_capacity(tasks.len());
+    let mut layer: Vec<usize> = (0..tasks.len()).filter(|&i| waiting[i] == 0).collect();
+    while !layer.is_empty() {
+        order.extend(&layer);
+        let mut next = Vec::new();
+        for &u in &layer {
+            for &d in &downstream[u] {
+                if waiting[d] != usize::MAX {
+                    waiting[d] -= 1;
+                    if waiting[d] == 0 {
+                        next.push(d);
+                    }
+                }
+            }
+        }
+        next.sort_unstable();
+        layer = next;
+    }
+    let mut placed = vec![false; tasks.len()];
+    for &i in &order {
+        placed[i] = true;
+    }
+    order.extend((0..tasks.len()).filter(|&i| !placed[i]));
+    let mut slots: Vec<Option<TaskDefinition>> =
+        std::mem::take(tasks).into_iter().map(Some).collect();
+    *tasks = order.into_iter().filter_map(|i| slots[i].take()).collect();
 }
 
 /// Checks a run id as Airflow's default `allowed_run_id_pattern` does (`^[A-Za-z0-9_.~:+-]+$`,
@@ -723,6 +752,23 @@ mod tests {
         ] {
             assert!(validate_run_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn dependency_order_is_by_layer_and_keeps_cycles_and_unknowns_last() {
+        let mut tasks = vec![
+            task("d", &["b", "c"]),
+            task("z", &["nope", "a"]),
+            task("c", &["a"]),
+            task("x", &["y"]),
+            task("b", &["a"]),
+            task("y", &["x"]),
+            task("a", &[]),
+            task("e", &[]),
+        ];
+        sort_by_dependencies(&mut tasks);
+        let ids: Vec<&str> = tasks.iter().map(|t| t.task_id.as_str()).collect();
+        assert_eq!(ids, ["a", "e", "c", "b", "d", "z", "x", "y"]);
     }
 
     #[test]

@@ -493,7 +493,7 @@ fn main_outcome(plan: &DagPlan, tis: &[Ti], by_task: &BTreeMap<String, Vec<usize
         }
         for &j in by_task.get(&task.task_id).into_iter().flatten() {
             match tis[j].state {
-                Some(s) if is_finished(s) => {
+                Some(s) if s.is_terminal() => {
                     if !plan.has_downstream[i]
                         && matches!(
                             s,
@@ -512,14 +512,6 @@ fn main_outcome(plan: &DagPlan, tis: &[Ti], by_task: &BTreeMap<String, Vec<usize
     } else {
         Decision::Skip
     }
-}
-
-fn is_finished(s: TaskInstanceState) -> bool {
-    use TaskInstanceState as S;
-    matches!(
-        s,
-        S::Success | S::Failed | S::Skipped | S::UpstreamFailed | S::Removed
-    )
 }
 
 /// Ends the run when every task instance has finished: failed if a leaf task failed (or could

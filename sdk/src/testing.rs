@@ -12,7 +12,7 @@
 //! }
 //!
 //! let outcome = TaskTest::new("d", "double").xcom("count", json!(21)).run(double);
-//! assert_eq!(outcome.result.unwrap(), json!(42));
+//! assert_eq!(outcome.result.ok(), Some(json!(42)));
 //! ```
 //!
 //! The task's requests travel as real frames over a socket pair to a stand-in for the

@@ -56,6 +56,45 @@ pub async fn get_connection(
     .transpose()
 }
 
+/// Checks what a Connection may hold before it is stored: a type, a port in range, an extra
+/// that is a JSON object (tasks parse it as one).
+pub fn validate(c: &ConnectionResponse) -> Result<(), crate::error::StoreError> {
+    use crate::error::StoreError;
+    let max = airlock_protocol::dag::MAX_ID_LEN;
+    if c.conn_type.is_empty()
+        || c.conn_type.len() > max
+        || c.conn_type.chars().any(char::is_control)
+    {
+        return Err(StoreError::invalid(
+            "invalid_id",
+            format!(
+                "a Connection type must be 1 to {max} bytes without control characters, not {:?}",
+                c.conn_type
+            ),
+        ));
+    }
+    if let Some(port) = c.port
+        && !(1..=65_535).contains(&port)
+    {
+        return Err(StoreError::invalid(
+            "invalid_port",
+            format!("port must be 1 to 65535, not {port}"),
+        ));
+    }
+    if let Some(extra) = &c.extra
+        && !matches!(
+            serde_json::from_str::<serde_json::Value>(extra),
+            Ok(serde_json::Value::Object(_))
+        )
+    {
+        return Err(StoreError::invalid(
+            "invalid_extra",
+            "extra must be a JSON object (as a string)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates or replaces a Connection; its password and extra are encrypted.
 pub async fn put_connection(
     db: &Db,

@@ -134,11 +134,7 @@ impl Ti {
 }
 
 fn is_finished(s: Option<TaskInstanceState>) -> bool {
-    use TaskInstanceState as S;
-    matches!(
-        s,
-        Some(S::Success | S::Failed | S::Skipped | S::UpstreamFailed | S::Removed)
-    )
+    s.is_some_and(TaskInstanceState::is_terminal)
 }
 
 /// Somewhere between scheduled and finished: a process may hold it.
@@ -245,11 +241,17 @@ fn relatives(
 ) -> BTreeSet<String> {
     let mut chosen: BTreeSet<String> = roots.iter().cloned().collect();
     if downstream {
-        let mut stack: Vec<String> = roots.to_vec();
+        let mut after: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for t in tasks.values() {
+            for up in &t.upstream {
+                after.entry(up.as_str()).or_default().push(&t.task_id);
+            }
+        }
+        let mut stack: Vec<&str> = roots.iter().map(String::as_str).collect();
         while let Some(id) = stack.pop() {
-            for t in tasks.values() {
-                if t.upstream.contains(&id) && chosen.insert(t.task_id.clone()) {
-                    stack.push(t.task_id.clone());
+            for &d in after.get(id).into_iter().flatten() {
+                if chosen.insert(d.to_owned()) {
+                    stack.push(d);
                 }
             }
         }
@@ -311,18 +313,26 @@ pub async fn clear(
                 )
         })
         .collect();
-    let busy: Vec<String> = selected
+    let busy: Vec<&&Ti> = selected
         .iter()
         .filter(|ti| is_in_flight(ti.state))
-        .map(|ti| format!("{} is {}", ti.label(), state_name(ti.state)))
         .collect();
     if !busy.is_empty() {
+        const NAMED: usize = 10;
+        let mut named: Vec<String> = busy
+            .iter()
+            .take(NAMED)
+            .map(|ti| format!("{} is {}", ti.label(), state_name(ti.state)))
+            .collect();
+        if busy.len() > NAMED {
+            named.push(format!("and {} more", busy.len() - NAMED));
+        }
         return Err(StoreError::conflict(
             "task_in_flight",
             format!(
                 "cannot clear task instances in flight ({}): wait for them to finish, or cancel \
                  the run first",
-                busy.join(", ")
+                named.join(", ")
             ),
         ));
     }
@@ -356,7 +366,7 @@ pub async fn clear(
         &mut tx, dag_id, run_id, &all_tasks, &cleared, &tis, &targets,
     )
     .await?;
-    if matches!(run_state, DagRunState::Success | DagRunState::Failed) {
+    if run_state.is_finished() {
         sqlx::query(
             "UPDATE dag_run SET state = 'queued', clear_number = clear_number + 1, \
              start_date = NULL, end_date = NULL WHERE id = $1",
@@ -444,16 +454,28 @@ async fn reset(
             next_try.push(id.clone());
         }
         ids.push(id);
-        sqlx::query(
-            "DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
-             AND map_index = $4",
-        )
-        .bind(dag_id)
-        .bind(run_id)
-        .bind(&ti.row.task_id)
-        .bind(ti.row.map_index)
-        .execute(tx.conn())
-        .await?;
+    }
+    // XComs by (task, map index), a chunk per statement rather than one per task instance.
+    for chunk in targets.chunks(CHUNK / 2) {
+        let mut q = Sql::new("DELETE FROM xcom WHERE dag_id = ");
+        q.bind(dag_id.to_owned())
+            .push(" AND run_id = ")
+            .bind(run_id.to_owned())
+            .push(" AND (");
+        for (i, ti) in chunk.iter().enumerate() {
+            q.push(if i == 0 {
+                "(task_id = "
+            } else {
+                " OR (task_id = "
+            })
+            .bind(ti.row.task_id.clone())
+            .push(" AND map_index = ")
+            .bind(ti.row.map_index)
+            .push(")");
+        }
+        q.push(")");
+        let (sql, args) = q.build();
+        sqlx::query_with(sql, args).execute(tx.conn()).await?;
     }
     for chunk in ids.chunks(CHUNK) {
         let mut q = Sql::new(
@@ -580,7 +602,7 @@ pub async fn mark_tasks(
     let at = to_micros(now);
     let ids: Vec<String> = targets.iter().map(|ti| ti.row.id.clone()).collect();
     set_states(&mut tx, &ids, target, at, Some("marked by an operator")).await?;
-    if matches!(run_state, DagRunState::Success | DagRunState::Failed) {
+    if run_state.is_finished() {
         sqlx::query("UPDATE dag_run SET state = 'running', end_date = NULL WHERE id = $1")
             .bind(run_pk)
             .execute(tx.conn())
@@ -665,7 +687,7 @@ pub async fn end_run(
     let (target, note) = match how {
         RunEnding::Mark(s) => (DagRunState::from(*s), None),
         RunEnding::Cancel { note } => {
-            if matches!(run_state, DagRunState::Success | DagRunState::Failed) {
+            if run_state.is_finished() {
                 return Err(StoreError::conflict(
                     "run_finished",
                     format!(

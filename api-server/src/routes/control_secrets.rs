@@ -20,10 +20,10 @@ use crate::state::AppState;
 
 use super::variables::KeysParams;
 
-/// Longest Variable key or Connection id (Airflow's column width).
-const MAX_ID_LEN: usize = 250;
-
+/// The path extractor bounds ids already; a body field (the type) and an empty wildcard key
+/// are checked here, against the same limit.
 fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
+    use airlock_protocol::dag::MAX_ID_LEN;
     if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
         return Err(StoreError::invalid(
             "invalid_id",
@@ -139,8 +139,8 @@ pub async fn list_connections(
 }
 
 /// A Connection, without its password or extra.
-#[utoipa::path(get, path = "/airlock/control/connections/{conn_id}", tag = "Airlock Control",
-    params(("conn_id" = String, Path, description = "Connection id")),
+#[utoipa::path(get, path = "/airlock/control/connections/{connection_id}", tag = "Airlock Control",
+    params(("connection_id" = String, Path, description = "Connection id")),
     responses(
         (status = 200, description = "The Connection", body = ConnectionSummary),
         (status = 404, description = "No such Connection", body = HTTPExceptionResponse)),
@@ -159,8 +159,8 @@ pub async fn get_connection(
 }
 
 /// Create or replace a Connection; its password and extra are stored encrypted.
-#[utoipa::path(put, path = "/airlock/control/connections/{conn_id}", tag = "Airlock Control",
-    params(("conn_id" = String, Path, description = "Connection id")),
+#[utoipa::path(put, path = "/airlock/control/connections/{connection_id}", tag = "Airlock Control",
+    params(("connection_id" = String, Path, description = "Connection id")),
     request_body = ConnectionBody,
     responses(
         (status = 204, description = "Stored"),
@@ -173,28 +173,6 @@ pub async fn put_connection(
     JsonBody(b): JsonBody<ConnectionBody>,
 ) -> ApiResult<StatusCode> {
     check_id("Connection id", &conn_id)?;
-    check_id("Connection type", &b.conn_type)?;
-    if let Some(port) = b.port
-        && !(1..=65_535).contains(&port)
-    {
-        return Err(StoreError::invalid(
-            "invalid_port",
-            format!("port must be 1 to 65535, not {port}"),
-        )
-        .into());
-    }
-    if let Some(extra) = &b.extra
-        && !matches!(
-            serde_json::from_str::<serde_json::Value>(extra),
-            Ok(serde_json::Value::Object(_))
-        )
-    {
-        return Err(StoreError::invalid(
-            "invalid_extra",
-            "extra must be a JSON object (as a string)".to_owned(),
-        )
-        .into());
-    }
     let conn = ConnectionResponse {
         conn_id,
         conn_type: b.conn_type,
@@ -205,13 +183,14 @@ pub async fn put_connection(
         port: b.port,
         extra: b.extra,
     };
+    store::connections::validate(&conn)?;
     store::connections::put_connection(&s.db, &s.cipher, &conn, store::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Delete a Connection.
-#[utoipa::path(delete, path = "/airlock/control/connections/{conn_id}", tag = "Airlock Control",
-    params(("conn_id" = String, Path, description = "Connection id")),
+#[utoipa::path(delete, path = "/airlock/control/connections/{connection_id}", tag = "Airlock Control",
+    params(("connection_id" = String, Path, description = "Connection id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such Connection", body = HTTPExceptionResponse)),

@@ -189,7 +189,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
             get(control_secrets::list_connections),
         )
         .route(
-            "/airlock/control/connections/{conn_id}",
+            "/airlock/control/connections/{connection_id}",
             get(control_secrets::get_connection)
                 .put(control_secrets::put_connection)
                 .delete(control_secrets::delete_connection),

@@ -243,7 +243,7 @@ pub async fn clean(
         removed
     })
     .await
-    .unwrap_or(0);
+    .map_err(|e| crate::error::ApiError::Internal(format!("log cleaner: {e}")))?;
     Ok(Json(report))
 }
 

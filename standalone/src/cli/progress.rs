@@ -31,7 +31,7 @@ pub fn state_name(s: Option<TaskInstanceState>) -> &'static str {
 
 /// Whether the run is over.
 pub fn is_done(state: DagRunState) -> bool {
-    matches!(state, DagRunState::Success | DagRunState::Failed)
+    state.is_finished()
 }
 
 /// One line summing up the run: its state, how long it took and how its tasks ended.

@@ -1,6 +1,6 @@
 //! `airlock runs ...`: list, show, clear, mark and cancel runs.
 
-use airlock_protocol::api::{CancelRunRequest, ClearRequest, MarkRunRequest, RunDetails};
+use airlock_protocol::api::{CancelRunRequest, MarkRunRequest, RunDetails};
 use airlock_protocol::state::{DagRunState, MarkRunState};
 use chrono::{DateTime, Utc};
 
@@ -45,12 +45,8 @@ pub enum RunsCommand {
         dag_id: String,
         /// The run.
         run_id: String,
-        /// Only the task instances that failed (and those downstream of them that could not run).
-        #[arg(long)]
-        only_failed: bool,
-        /// Only say what would be cleared.
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        flags: super::tasks::ClearFlags,
     },
     /// Set a run's state by hand: `success` ends its unfinished tasks as succeeded, `failed`
     /// stops its running tasks and skips the rest.
@@ -162,19 +158,8 @@ pub async fn run(cmd: RunsCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
         RunsCommand::Clear {
             dag_id,
             run_id,
-            only_failed,
-            dry_run,
-        } => {
-            let req = ClearRequest {
-                task_ids: None,
-                only_failed,
-                dry_run,
-                ..ClearRequest::default()
-            };
-            let changes = client.clear(&dag_id, &run_id, &req).await?;
-            super::tasks::print_changes(&changes, "cleared");
-            Ok(0)
-        }
+            flags,
+        } => super::tasks::clear(conn, &dag_id, &run_id, flags.request(None, false, false)).await,
         RunsCommand::Mark {
             dag_id,
             run_id,

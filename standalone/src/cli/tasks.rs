@@ -30,12 +30,8 @@ pub enum TasksCommand {
         /// Also every task upstream of them.
         #[arg(long)]
         upstream: bool,
-        /// Only the task instances among them that failed.
-        #[arg(long)]
-        only_failed: bool,
-        /// Only say what would be cleared.
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        flags: ClearFlags,
     },
     /// Set a task's state by hand; a running one is stopped. The scheduler decides what
     /// follows.
@@ -74,19 +70,10 @@ pub async fn run(cmd: TasksCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             task_ids,
             downstream,
             upstream,
-            only_failed,
-            dry_run,
+            flags,
         } => {
-            let req = ClearRequest {
-                task_ids: Some(task_ids),
-                downstream,
-                upstream,
-                only_failed,
-                dry_run,
-            };
-            let changes = conn.client()?.clear(&dag_id, &run_id, &req).await?;
-            print_changes(&changes, "cleared");
-            Ok(0)
+            let req = flags.request(Some(task_ids), downstream, upstream);
+            clear(conn, &dag_id, &run_id, req).await
         }
         TasksCommand::Mark {
             dag_id,
@@ -107,6 +94,47 @@ pub async fn run(cmd: TasksCommand, conn: &ControlArgs) -> anyhow::Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// What `tasks clear` and `runs clear` share.
+#[derive(Debug, clap::Args)]
+pub struct ClearFlags {
+    /// Only the task instances that failed (`failed`, `upstream_failed`).
+    #[arg(long)]
+    pub only_failed: bool,
+    /// Only say what would be cleared.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl ClearFlags {
+    /// The request for `task_ids` (the whole run when `None`).
+    pub fn request(
+        self,
+        task_ids: Option<Vec<String>>,
+        downstream: bool,
+        upstream: bool,
+    ) -> ClearRequest {
+        ClearRequest {
+            task_ids,
+            downstream,
+            upstream,
+            only_failed: self.only_failed,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// Clears and prints what was (or would be) cleared.
+pub async fn clear(
+    conn: &ControlArgs,
+    dag_id: &str,
+    run_id: &str,
+    req: ClearRequest,
+) -> anyhow::Result<u8> {
+    let changes = conn.client()?.clear(dag_id, run_id, &req).await?;
+    print_changes(&changes, "cleared");
+    Ok(0)
 }
 
 /// Prints what a clear or mark changed (or would change).
