@@ -10,11 +10,14 @@ use airlock_e2e::{Backend, Standalone};
 /// Runs `airlock dags trigger <dag> --wait` in a `cols` × `rows` tmux pane and returns
 /// everything the pane shows, scrollback included, once the command has ended.
 fn in_tmux(a: &Standalone, dag: &str, cols: u16, rows: u16) -> String {
-    let socket = format!("airlock-test-{}-{cols}x{rows}", std::process::id());
+    // A private socket directory: a stale or foreign `/tmp/tmux-<uid>` cannot get in the way.
+    let sockets = tempfile::tempdir().expect("a temporary directory");
+    let socket = format!("airlock-test-{cols}x{rows}");
     let tmux = |args: &[&str]| {
         Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null"])
             .args(args)
+            .env("TMUX_TMPDIR", sockets.path())
             .env("AIRLOCK_HOME", &a.home)
             .env_remove("NO_COLOR")
             .env_remove("TMUX")
@@ -25,18 +28,30 @@ fn in_tmux(a: &Standalone, dag: &str, cols: u16, rows: u16) -> String {
         "{} dags trigger {dag} --wait; echo EXITED=$?; sleep 600",
         bin_path("airlock").display()
     );
-    let started = tmux(&[
+    let (cols, rows) = (cols.to_string(), rows.to_string());
+    let new_session = [
         "new-session",
         "-d",
         "-s",
         "t",
         "-x",
-        &cols.to_string(),
+        &cols,
         "-y",
-        &rows.to_string(),
+        &rows,
         &cmd,
-    ]);
-    assert!(started.status.success(), "{started:?}");
+    ];
+    // tmux's server can die while it starts ("server exited unexpectedly", a known race CI hit):
+    // a fresh server is tried a few times before the test gives up.
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let started = tmux(&new_session);
+        if started.status.success() {
+            break;
+        }
+        tmux(&["kill-server"]);
+        attempts.push(started);
+    }
+    assert!(attempts.len() < 3, "tmux would not start: {attempts:?}");
     let screen = wait_for(
         Duration::from_secs(120),
         "the command in tmux to end",
