@@ -8,9 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/python-env.sh
-# The live progress display is tested in a real terminal: tmux.
-if ! command -v tmux >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+# The live progress display is tested in a real terminal (tmux), the web UI in a real headless
+# browser (Chromium driven through chromedriver).
+missing=()
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
     cargo install --locked cargo-nextest

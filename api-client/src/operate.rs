@@ -4,7 +4,7 @@
 use airlock_protocol::api::{
     CancelRunRequest, ClearRequest, ConnectionBody, ConnectionList, ConnectionSummary,
     DbCleanReport, DbCleanRequest, MarkRunRequest, MarkTasksRequest, RunDetails, RunList,
-    TaskInstanceChanges, VariableBody, VariableEntry, VariableList, XComList,
+    TaskInstanceChanges, UserBody, UserList, VariableBody, VariableEntry, VariableList, XComList,
 };
 use airlock_protocol::state::DagRunState;
 use chrono::{DateTime, Utc};
@@ -168,5 +168,27 @@ impl ApiClient {
             .into_iter()
             .collect();
         self.json(Method::GET, &path, &q, NO_BODY).await
+    }
+
+    /// `GET /airlock/control/users`.
+    pub async fn list_users(&self) -> R<UserList> {
+        self.json(Method::GET, "/airlock/control/users", &[], NO_BODY)
+            .await
+    }
+
+    /// `PUT /airlock/control/users/{username}`.
+    pub async fn put_user(&self, username: &str, body: &UserBody) -> R<()> {
+        let path = format!("/airlock/control/users/{}", seg(username));
+        self.call(Method::PUT, &path, &[], Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /airlock/control/users/{username}`.
+    pub async fn delete_user(&self, username: &str) -> R<()> {
+        let path = format!("/airlock/control/users/{}", seg(username));
+        self.call(Method::DELETE, &path, &[], NO_BODY)
+            .await
+            .map(drop)
     }
 }

@@ -121,6 +121,25 @@ pub struct ServeArgs {
     /// Limits on clients.
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    /// Web-UI settings.
+    #[command(flatten)]
+    pub ui: UiArgs,
+}
+
+/// The web UI (served under `/ui/`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct UiArgs {
+    /// How long a web-UI sign-in lasts (then the user signs in again).
+    #[arg(long, env = "AIRLOCK_UI_SESSION_TTL", default_value = "12h", value_parser = positive_duration)]
+    pub ui_session_ttl: Duration,
+}
+
+impl Default for UiArgs {
+    fn default() -> Self {
+        Self {
+            ui_session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 use airlock_protocol::time::parse_positive_secs as positive_duration;

@@ -42,6 +42,23 @@ pub enum ApiError {
     /// Something on the server side failed (not the database).
     #[error("{0}")]
     Internal(String),
+    /// No valid sign-in: a wrong password, or a web-UI session that ended (401).
+    #[error("{message}")]
+    Unauthenticated {
+        /// Stable reason code.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
+    /// A signed-in caller who may not do this: the role does not allow it, or a state-changing
+    /// request lacks its CSRF proof (403).
+    #[error("{message}")]
+    Denied {
+        /// Stable reason code.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
     /// A request the route refuses before looking anything up.
     #[error("{message}")]
     BadRequest {
@@ -215,6 +232,12 @@ impl IntoResponse for ApiError {
             ),
             ApiError::BadRequest { reason, message } => {
                 (StatusCode::BAD_REQUEST, detail(reason, message))
+            }
+            ApiError::Unauthenticated { reason, message } => {
+                (StatusCode::UNAUTHORIZED, detail(reason, message))
+            }
+            ApiError::Denied { reason, message } => {
+                (StatusCode::FORBIDDEN, detail(reason, message))
             }
         };
         (status, Json(json!({ "detail": body }))).into_response()

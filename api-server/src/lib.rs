@@ -8,6 +8,7 @@
 //! * The store (`airlock-store`) holds the data; the scheduler (`airlock-scheduler`) moves it on.
 //! * [`server`]: building and serving with graceful shutdown.
 //! * [`admin`]: operator commands (seed runs, mint tokens, set Variables and Connections).
+//! * [`ui`]: the web UI's pages and assets (embedded), and its passwords.
 
 pub mod admin;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod task_logs;
+pub mod ui;
 pub mod version;
 
 pub use routes::openapi;

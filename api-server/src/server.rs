@@ -128,6 +128,12 @@ impl Server {
                 triggers,
                 stopping,
                 log_dir: Arc::new(args.log_dir()),
+                ui: Arc::new(crate::state::UiSettings {
+                    session_ttl: chrono::TimeDelta::from_std(args.ui.ui_session_ttl)
+                        .unwrap_or(chrono::TimeDelta::MAX),
+                    alive_within: chrono::TimeDelta::from_std(args.scheduler.executor_timeout)
+                        .unwrap_or(chrono::TimeDelta::MAX),
+                }),
             },
             body_limit: args.max_body_bytes,
             connections: args.connections.clone(),

@@ -30,6 +30,16 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
     /// Where supervisors on this host write task logs (read by the control API's log route).
     pub log_dir: Arc<PathBuf>,
+    /// Web-UI settings.
+    pub ui: Arc<UiSettings>,
+}
+
+/// How the web UI behaves.
+pub struct UiSettings {
+    /// How long a sign-in lasts.
+    pub session_ttl: TimeDelta,
+    /// Executors and triggerers silent for longer are not shown as live.
+    pub alive_within: TimeDelta,
 }
 
 /// How triggers are handed to triggerers.

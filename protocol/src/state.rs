@@ -220,6 +220,25 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What a web-UI user may do; each role may do everything the one before it may.
+    UiRole {
+        /// Reads everything but Variables, Connections and users.
+        Viewer = "viewer",
+        /// A viewer who may also trigger, clear, mark, cancel and pause.
+        Operator = "operator",
+        /// An operator who may also manage Variables, Connections and users.
+        Admin = "admin",
+    }
+}
+
+impl UiRole {
+    /// Whether this role may do what `needed` may.
+    pub const fn includes(self, needed: UiRole) -> bool {
+        self as u8 >= needed as u8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

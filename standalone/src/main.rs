@@ -55,6 +55,13 @@ enum Command {
         #[command(flatten)]
         conn: ControlArgs,
     },
+    /// Web-UI users: who may sign in, with which role.
+    Users {
+        #[command(subcommand)]
+        command: cli::users::UsersCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
     /// The database: delete finished runs past a retention.
     Db {
         #[command(subcommand)]
@@ -81,6 +88,7 @@ impl Command {
             | Command::Runs { conn, .. }
             | Command::Tasks { conn, .. }
             | Command::Vars { conn, .. }
+            | Command::Users { conn, .. }
             | Command::Db { conn, .. }
             | Command::Conns { conn, .. } => Some(conn),
         }
@@ -132,6 +140,7 @@ fn main() -> ExitCode {
             Command::Vars { command, conn } => cli::vars::run_vars(command, &conn).await,
             Command::Conns { command, conn } => cli::vars::run_conns(command, &conn).await,
             Command::Db { command, conn } => cli::db::run(command, &conn).await,
+            Command::Users { command, conn } => cli::users::run(command, &conn).await,
         }
     });
     match result {

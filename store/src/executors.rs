@@ -71,18 +71,20 @@ async fn touch(
     Ok(())
 }
 
-/// Records that `executor` (re)started.
+/// Records that `executor` (re)started, running `parallelism` task instances at once.
 pub async fn register_executor(
     db: &Db,
     executor: &str,
     hostname: Option<&str>,
+    parallelism: u32,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
     touch(&mut tx, executor, hostname, now).await?;
-    sqlx::query("UPDATE executor SET started_at = $2 WHERE id = $1")
+    sqlx::query("UPDATE executor SET started_at = $2, parallelism = $3 WHERE id = $1")
         .bind(executor)
         .bind(to_micros(now))
+        .bind(i64::from(parallelism))
         .execute(tx.conn())
         .await?;
     tx.commit().await?;

@@ -28,6 +28,7 @@ pub mod sql;
 pub mod task_instance_queries;
 pub mod task_instances;
 pub mod triggers;
+pub mod ui;
 pub mod variables;
 pub mod xcoms;
 

@@ -35,6 +35,8 @@ pub struct RunFilter {
     pub since: Option<DateTime<Utc>>,
     /// At most this many (at most [`MAX_RUN_LIST`]).
     pub limit: u32,
+    /// Skip this many of the newest first.
+    pub offset: u32,
 }
 
 /// Runs matching `f`, newest first.
@@ -72,6 +74,7 @@ pub async fn list_runs(db: &Db, f: &RunFilter) -> StoreResult<Vec<RunListEntry>>
         q.push(" AND created_at >= ").bind(to_micros(since));
     }
     q.push(" ORDER BY id DESC LIMIT ").bind(i64::from(f.limit));
+    q.push(" OFFSET ").bind(i64::from(f.offset));
     let (sql, args) = q.build();
     let rows: Vec<Row> = sqlx::query_as_with(sql, args).fetch_all(db.pool()).await?;
     rows.into_iter()

@@ -60,6 +60,7 @@ pub fn serve_args(db: &TestDatabase) -> ServeArgs {
         log_dir: None,
         connections: Default::default(),
         secrets: Default::default(),
+        ui: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! (set by CI), in which case they fail.
 
 pub mod api;
+pub mod browser;
 pub mod contract;
 pub mod db;
 pub mod hostile;

@@ -4,12 +4,21 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
+use airlock_protocol::state::UiRole;
+
 use super::{Authentication, Identity, Scope};
 use crate::error::ApiError;
 
 fn identity(parts: &Parts, allowed: &[Scope]) -> Result<Identity, ApiError> {
     match parts.extensions.get::<Authentication>() {
-        None | Some(Authentication::Missing) => Err(ApiError::MissingToken),
+        // A web-UI session is no bearer token: these routes need one.
+        None
+        | Some(
+            Authentication::Missing
+            | Authentication::Session(_)
+            | Authentication::SessionEnded
+            | Authentication::CrossSite(_),
+        ) => Err(ApiError::MissingToken),
         Some(Authentication::Invalid(e)) => Err(ApiError::InvalidToken(e.to_string())),
         Some(Authentication::Valid(id)) if allowed.contains(&id.scope) => Ok(id.clone()),
         Some(Authentication::Valid(id)) => Err(ApiError::Forbidden(format!(
@@ -102,15 +111,75 @@ impl<S: Send + Sync> FromRequestParts<S> for TriggererCaller {
     }
 }
 
-/// An administrator or executor (an `admin`-scope token; task and triggerer tokens are refused).
+/// Who called a control route: the holder of an `admin` token, or a signed-in web-UI user whose
+/// role allows the route.
 #[derive(Debug, Clone)]
-pub struct AdminCaller(pub Identity);
+pub struct ControlCaller {
+    /// The token's subject, or the user's name.
+    pub subject: String,
+}
+
+fn control(parts: &Parts, needed: UiRole) -> Result<ControlCaller, ApiError> {
+    match parts.extensions.get::<Authentication>() {
+        Some(Authentication::Session(s)) if s.role.includes(needed) => Ok(ControlCaller {
+            subject: s.username.clone(),
+        }),
+        Some(Authentication::Session(s)) => Err(ApiError::Denied {
+            reason: "role_forbidden",
+            message: format!(
+                "user {:?} has the {} role; this needs the {needed} role",
+                s.username, s.role
+            ),
+        }),
+        Some(Authentication::SessionEnded) => Err(ApiError::Unauthenticated {
+            reason: "session_ended",
+            message: "your session has ended; sign in again".into(),
+        }),
+        Some(Authentication::CrossSite(why)) => Err(ApiError::Denied {
+            reason: "cross_site_request",
+            message: (*why).into(),
+        }),
+        _ => identity(parts, &[Scope::Admin]).map(|id| ControlCaller {
+            subject: id.subject,
+        }),
+    }
+}
+
+/// A control-route caller who may read (an `admin` token, or any web-UI user).
+#[derive(Debug, Clone)]
+pub struct Viewer(pub ControlCaller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        control(parts, UiRole::Viewer).map(Self)
+    }
+}
+
+/// A control-route caller who may trigger, clear, mark, cancel and pause (an `admin` token, or
+/// a web-UI operator or admin).
+#[derive(Debug, Clone)]
+pub struct Operator(pub ControlCaller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        control(parts, UiRole::Operator).map(Self)
+    }
+}
+
+/// A control-route caller who may do anything there (an `admin` token, or a web-UI admin):
+/// Variables, Connections, users, bundles, database cleaning.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub ControlCaller);
 
 impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        identity(parts, &[Scope::Admin]).map(Self)
+        control(parts, UiRole::Admin).map(Self)
     }
 }
 

@@ -18,6 +18,12 @@ pub enum Authentication {
     Invalid(TokenError),
     /// A valid token.
     Valid(Identity),
+    /// A live web-UI session (its cookie), checked by [`super::session`].
+    Session(airlock_store::ui::Session),
+    /// A session cookie that names no live session.
+    SessionEnded,
+    /// A live session on a state-changing request without its CSRF proof, or from another site.
+    CrossSite(&'static str),
 }
 
 fn bearer(req: &Request) -> Option<&str> {

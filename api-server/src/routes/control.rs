@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::auth::{AdminCaller, ExecutorCaller, Scope};
+use crate::auth::{AdminCaller, ExecutorCaller, Operator, Scope, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
@@ -37,7 +37,7 @@ const RECHECK: Duration = Duration::from_secs(2);
 #[utoipa::path(get, path = "/airlock/control/dags", tag = "Airlock Control",
     responses((status = 200, description = "The DAGs, by id", body = DagList)),
     security(("JWTBearer" = [])))]
-pub async fn list_dags(State(s): State<AppState>, _: AdminCaller) -> ApiResult<Json<DagList>> {
+pub async fn list_dags(State(s): State<AppState>, _: Viewer) -> ApiResult<Json<DagList>> {
     Ok(Json(DagList {
         dags: store::control::list_dags(&s.db).await?,
     }))
@@ -111,7 +111,7 @@ pub async fn register_bundle(
     security(("JWTBearer" = [])))]
 pub async fn patch_dag(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Operator,
     Path(dag_id): Path<String>,
     JsonBody(p): JsonBody<DagPatch>,
 ) -> ApiResult<StatusCode> {
@@ -132,7 +132,7 @@ pub async fn patch_dag(
     security(("JWTBearer" = [])))]
 pub async fn trigger_run(
     State(s): State<AppState>,
-    caller: AdminCaller,
+    caller: Operator,
     Path(dag_id): Path<String>,
     JsonBody(p): JsonBody<TriggerRunRequest>,
 ) -> ApiResult<(StatusCode, Json<RunDetails>)> {
@@ -173,7 +173,7 @@ pub async fn trigger_run(
     security(("JWTBearer" = [])))]
 pub async fn backfill(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Operator,
     Path(dag_id): Path<String>,
     JsonBody(req): JsonBody<BackfillRequest>,
 ) -> ApiResult<Json<BackfillResponse>> {
@@ -194,7 +194,7 @@ pub async fn backfill(
     security(("JWTBearer" = [])))]
 pub async fn get_run(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Viewer,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<Json<RunDetails>> {
     Ok(Json(
@@ -234,7 +234,7 @@ fn unmapped() -> i64 {
     security(("JWTBearer" = [])))]
 pub async fn task_logs(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Viewer,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<TaskLogChunk>> {
@@ -315,7 +315,14 @@ pub async fn register_executor(
     JsonBody(r): JsonBody<ExecutorRegistration>,
 ) -> ApiResult<StatusCode> {
     caller.require_self(&id)?;
-    store::executors::register_executor(&s.db, &id, r.hostname.as_deref(), store::now()).await?;
+    store::executors::register_executor(
+        &s.db,
+        &id,
+        r.hostname.as_deref(),
+        r.parallelism,
+        store::now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -16,6 +16,7 @@ mod operate;
 mod task_instance_queries;
 mod task_instances;
 mod triggerer;
+mod ui;
 mod variables;
 mod xcoms;
 
@@ -226,15 +227,35 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
             "/airlock/control/executors/{executor_id}/events",
             post(control::executor_event),
         )
+        .route("/airlock/ui/login", post(ui::login))
+        .route("/airlock/ui/logout", post(ui::logout))
+        .route("/airlock/ui/session", get(ui::current_session))
+        .route("/airlock/control/users", get(ui::list_users))
+        .route(
+            "/airlock/control/users/{username}",
+            put(ui::put_user).delete(ui::delete_user),
+        )
+        .route("/airlock/control/dags/{dag_id}/grid", get(ui::grid))
+        .route(
+            "/airlock/control/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/details",
+            get(ui::task_instance_page),
+        )
+        .route("/airlock/control/cluster", get(ui::cluster))
         .route("/openapi.json", get(meta::openapi_json))
         .route("/docs", get(meta::docs))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
+        // Inner to the token check: a request without a bearer token may carry a UI session.
+        .layer(from_fn_with_state(
+            state.clone(),
+            auth::session::authenticate_session,
+        ))
         .layer(from_fn_with_state(state.tokens.clone(), auth::authenticate))
         .layer(from_fn(version::check_api_version));
     Router::new()
         .nest("/execution", api)
         .route("/.well-known/jwks.json", get(meta::jwks))
+        .merge(crate::ui::pages())
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn(crate::guard::refuse_declared_oversize))
@@ -327,6 +348,15 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         control_secrets::get_connection,
         control_secrets::put_connection,
         control_secrets::delete_connection,
+        ui::login,
+        ui::logout,
+        ui::current_session,
+        ui::list_users,
+        ui::put_user,
+        ui::delete_user,
+        ui::grid,
+        ui::task_instance_page,
+        ui::cluster,
     ),
     tags(
         (name = "Health", description = "Liveness and readiness"),
@@ -340,7 +370,8 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         (name = "Assets", description = "Data assets"),
         (name = "Asset Events", description = "Events of data assets"),
         (name = "Airlock", description = "Airlock's own routes, beside Airflow's: what supervisors need to start a task instance"),
-        (name = "Airlock Control", description = "Airlock's control API (admin-scope tokens only): register bundles, list DAGs, trigger, inspect, clear, mark and cancel runs, read task logs, manage Variables and Connections; the tick and event loop of executors"),
+        (name = "Airlock Control", description = "Airlock's control API (admin-scope tokens, or a web-UI session whose role allows the route: viewer reads, operator also triggers, clears, marks, cancels and pauses, admin also manages Variables, Connections, users and bundles; a session's state-changing requests carry its X-CSRF-Token): register bundles, list DAGs, trigger, inspect, clear, mark and cancel runs, read task logs, manage Variables, Connections and users; the tick and event loop of executors (executor-scope tokens)"),
+        (name = "Airlock UI", description = "Signing in to and out of the web UI (served under /ui/): a session cookie, HttpOnly and SameSite=Strict"),
         (name = "Airlock Triggerer", description = "Airlock's own routes for triggerers (triggerer-scope tokens only): claim triggers, heartbeat, report outcomes"),
     )
 )]

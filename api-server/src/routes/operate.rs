@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
-use crate::auth::AdminCaller;
+use crate::auth::{AdminCaller, Operator, Viewer};
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
@@ -48,7 +48,7 @@ fn default_limit() -> u32 {
     security(("JWTBearer" = [])))]
 pub async fn list_runs(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Viewer,
     Query(p): Query<RunListParams>,
 ) -> ApiResult<Json<RunList>> {
     let states = p
@@ -85,6 +85,7 @@ pub async fn list_runs(
         states,
         since,
         limit: p.limit,
+        offset: 0,
     };
     Ok(Json(RunList {
         runs: store::operate::list_runs(&s.db, &filter).await?,
@@ -106,7 +107,7 @@ pub async fn list_runs(
     security(("JWTBearer" = [])))]
 pub async fn clear(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Operator,
     Path((dag_id, run_id)): Path<(String, String)>,
     JsonBody(req): JsonBody<ClearRequest>,
 ) -> ApiResult<Json<TaskInstanceChanges>> {
@@ -131,7 +132,7 @@ pub async fn clear(
     security(("JWTBearer" = [])))]
 pub async fn mark_tasks(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Operator,
     Path((dag_id, run_id)): Path<(String, String)>,
     JsonBody(req): JsonBody<MarkTasksRequest>,
 ) -> ApiResult<Json<TaskInstanceChanges>> {
@@ -155,7 +156,7 @@ pub async fn mark_tasks(
     security(("JWTBearer" = [])))]
 pub async fn mark_run(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Operator,
     Path((dag_id, run_id)): Path<(String, String)>,
     JsonBody(req): JsonBody<MarkRunRequest>,
 ) -> ApiResult<Json<RunDetails>> {
@@ -182,7 +183,7 @@ pub async fn mark_run(
     security(("JWTBearer" = [])))]
 pub async fn cancel_run(
     State(s): State<AppState>,
-    caller: AdminCaller,
+    caller: Operator,
     Path((dag_id, run_id)): Path<(String, String)>,
     JsonBody(req): JsonBody<CancelRunRequest>,
 ) -> ApiResult<Json<RunDetails>> {
@@ -268,7 +269,7 @@ pub struct XComListParams {
     security(("JWTBearer" = [])))]
 pub async fn task_xcoms(
     State(s): State<AppState>,
-    _: AdminCaller,
+    _: Viewer,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
     Query(p): Query<XComListParams>,
 ) -> ApiResult<Json<XComList>> {

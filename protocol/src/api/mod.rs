@@ -14,6 +14,7 @@ mod error;
 mod operate;
 mod task_instance;
 mod triggerer;
+mod ui;
 mod variable;
 mod xcom;
 
@@ -27,6 +28,7 @@ pub use error::*;
 pub use operate::*;
 pub use task_instance::*;
 pub use triggerer::*;
+pub use ui::*;
 pub use variable::*;
 pub use xcom::*;
 

@@ -13,5 +13,6 @@ pub mod runs;
 pub mod standalone;
 pub mod table;
 pub mod tasks;
+pub mod users;
 pub mod vars;
 pub mod worker;

@@ -19,6 +19,9 @@ use super::connect::{TOKEN_FILE, URL_FILE};
 use super::exit::CliError;
 use super::worker::RunnerArgs;
 
+/// Where `standalone` writes the first web-UI admin's password (0600), when it creates that user.
+pub const UI_PASSWORD_FILE: &str = "ui-admin-password";
+
 /// Lifetime of the admin token `standalone` writes for the CLI.
 const ADMIN_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -58,6 +61,14 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     let triggerer_token = tokens.issue("standalone-triggerer", Scope::Triggerer, None);
     write_private(&home.join(TOKEN_FILE), &admin)?;
     write_private(&home.join(URL_FILE), &api_url)?;
+    let password_file = home.join(UI_PASSWORD_FILE);
+    if let Some(password) = airlock_api_server::ui::ensure_first_admin(&server.state().db)
+        .await
+        .context("cannot create the first web-UI user")?
+    {
+        write_private(&password_file, &password)?;
+    }
+    let ui_url = format!("http://{addr}/ui/");
 
     let (stop_server, server_stopping) = watch::channel(false);
     let server_task = tokio::spawn(server.serve(listener, async move {
@@ -82,6 +93,14 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     let cfg = a.runner.config(&api_url, &home, a.serve.log_dir());
     let bundle_count = bundles::list_bundles(&cfg.bundles_dir).map_or(0, |b| b.len());
     println!("Airlock standalone is running.");
+    println!("  Web UI:       {ui_url}");
+    if password_file.exists() {
+        println!(
+            "                user {:?}, password in {}",
+            airlock_api_server::ui::FIRST_ADMIN,
+            password_file.display()
+        );
+    }
     println!("  API:          {api_url}  (docs: {api_url}/docs)");
     println!("  Database:     {}", a.serve.db.url());
     println!(

@@ -93,7 +93,8 @@ pub enum ConnsCommand {
     },
 }
 
-fn read_stdin(what: &str) -> anyhow::Result<String> {
+/// Reads all of stdin, without its final newline.
+pub fn read_stdin(what: &str) -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)

@@ -14,3 +14,4 @@ mod slow_clients;
 mod standalone;
 mod supervisor;
 mod triggerer;
+mod ui;
