@@ -128,11 +128,12 @@ pub async fn authenticate_session(
         None => Authentication::SessionEnded,
         Some(session) => {
             let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-            let proof = req
-                .headers()
-                .get(CSRF_HEADER)
-                .map(|v| v.as_bytes())
-                .unwrap_or_default();
+            // Exactly one token: a second header could hide a forged one behind a real one.
+            let mut proofs = req.headers().get_all(CSRF_HEADER).iter();
+            let proof = match (proofs.next(), proofs.next()) {
+                (Some(v), None) => v.as_bytes(),
+                _ => &[],
+            };
             if safe {
                 Authentication::Session(session)
             } else if let Err(why) = check_same_origin(req.headers()) {

@@ -18,5 +18,6 @@ mod task_instance_queries;
 mod task_instance_state;
 mod task_instances;
 mod triggerer_routes;
+mod ui;
 mod variables_connections;
 mod xcoms;
