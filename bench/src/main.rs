@@ -24,7 +24,7 @@ struct Cli {
     /// Where to write the Markdown report.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: std::path::PathBuf,
-    /// Run only these scenarios (comms, per-task, api, triggerer, standalone, schedules).
+    /// Run only these scenarios (comms, per-task, api, triggerer, standalone, schedules, ui).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Timer counts for the triggerer scenario (default 10000,100000; smoke 200).
@@ -114,6 +114,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         step("schedules");
         let (dags, intervals) = if smoke { (50, 20) } else { (10_000, 1000) };
         sections.push(scenarios::schedules::run(root.path(), dags, smoke, intervals).await?);
+    }
+    if want("ui") {
+        step("web UI");
+        let (tasks, runs) = if smoke { (100, 5) } else { (1000, 50) };
+        sections.push(scenarios::ui::run(root.path(), tasks, runs).await?);
     }
     let command = if smoke {
         "airlock-bench --smoke".to_owned()

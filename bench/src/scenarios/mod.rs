@@ -6,3 +6,4 @@ pub mod per_task;
 pub mod schedules;
 pub mod standalone;
 pub mod triggerer;
+pub mod ui;

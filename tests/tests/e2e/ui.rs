@@ -178,6 +178,20 @@ async fn journey(b: Arc<Browser>, a: Arc<Standalone>, ui: String, admin_password
         b.url().await
     );
 
+    // A mapped task is one row, which expands to its 24 map indexes.
+    b.wait(r#".cell[data-task="process"][data-state="success"]"#)
+        .await;
+    assert_eq!(b.find_all(r#"tr[data-row="process"]"#).await.len(), 1);
+    b.click_on(r#".expand[data-task="process"]"#).await;
+    b.wait_until("24 map-index rows", || async {
+        b.find_all(r#"tr[data-parent="process"] .cell[data-state="success"]"#)
+            .await
+            .len()
+            == 24
+    })
+    .await;
+    b.screenshot("mapped-rows").await;
+
     // A viewer sees everything and can do nothing.
     b.click_on("#logout").await;
     sign_in(&b, VIEWER.0, VIEWER.1).await;
@@ -219,6 +233,8 @@ async fn the_ui_signs_in_triggers_shows_logs_clears_pauses_and_keeps_viewers_rea
     let api = a.api_url();
     let ui = format!("{}/ui/", api.trim_end_matches("/execution"));
     set_user(&a, VIEWER.0, "viewer", VIEWER.1);
+    let (out, _) = a.run_dag("fan_out", json!({}));
+    assert_eq!(out.code, Some(0), "{out:?}");
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
     let b = Arc::new(Browser::start(shots).await);
     let run = tokio::spawn(journey(b.clone(), a.clone(), ui, admin_password)).await;
