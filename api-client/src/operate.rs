@@ -3,8 +3,9 @@
 
 use airlock_protocol::api::{
     CancelRunRequest, ClearRequest, ConnectionBody, ConnectionList, ConnectionSummary,
-    DbCleanReport, DbCleanRequest, MarkRunRequest, MarkTasksRequest, RunDetails, RunList,
-    TaskInstanceChanges, UserBody, UserList, VariableBody, VariableEntry, VariableList, XComList,
+    DbCleanReport, DbCleanRequest, MarkRunRequest, MarkTasksRequest, PoolBody, PoolList,
+    RunDetails, RunList, TaskInstanceChanges, UserBody, UserList, VariableBody, VariableEntry,
+    VariableList, XComList,
 };
 use airlock_protocol::state::DagRunState;
 use chrono::{DateTime, Utc};
@@ -187,6 +188,28 @@ impl ApiClient {
     /// `DELETE /airlock/control/users/{username}`.
     pub async fn delete_user(&self, username: &str) -> R<()> {
         let path = format!("/airlock/control/users/{}", seg(username));
+        self.call(Method::DELETE, &path, &[], NO_BODY)
+            .await
+            .map(drop)
+    }
+
+    /// `GET /airlock/control/pools`.
+    pub async fn list_pools(&self) -> R<PoolList> {
+        self.json(Method::GET, "/airlock/control/pools", &[], NO_BODY)
+            .await
+    }
+
+    /// `PUT /airlock/control/pools/{name}`.
+    pub async fn put_pool(&self, name: &str, body: &PoolBody) -> R<()> {
+        let path = format!("/airlock/control/pools/{}", seg(name));
+        self.call(Method::PUT, &path, &[], Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /airlock/control/pools/{name}`.
+    pub async fn delete_pool(&self, name: &str) -> R<()> {
+        let path = format!("/airlock/control/pools/{}", seg(name));
         self.call(Method::DELETE, &path, &[], NO_BODY)
             .await
             .map(drop)

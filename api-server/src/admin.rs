@@ -163,6 +163,8 @@ pub async fn create_run(db: &Db, spec: &RunSpec, now: DateTime<Utc>) -> StoreRes
             queue: t.queue.clone(),
             operator: t.operator.clone(),
             priority_weight: 1,
+            pool: airlock_protocol::dag::DEFAULT_POOL.into(),
+            pool_slots: 1,
         })
         .collect();
     let ids = store::dag_runs::insert_task_instances(

@@ -104,6 +104,18 @@ pub struct TaskDefinition {
     /// Higher runs first.
     #[serde(default = "default_weight")]
     pub priority_weight: i64,
+    /// The pool whose slots its task instances take while queued or running.
+    #[serde(default = "default_pool")]
+    pub pool: String,
+    /// How many of the pool's slots each of its task instances takes (at least 1).
+    #[serde(default = "one_slot")]
+    pub pool_slots: u32,
+    /// Most of its task instances queued or running at once, over all runs of the DAG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_tis_per_dag: Option<u32>,
+    /// Most of its task instances queued or running at once in one run (a mapped task's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_tis_per_dagrun: Option<u32>,
     /// An error task (Digdag's `_error`): runs only once the rest of its run has failed, and
     /// does not change the run's state. Its upstreams, if any, are error tasks too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -199,10 +211,25 @@ impl TaskDefinition {
             queue: default_queue(),
             task_group_id: None,
             priority_weight: default_weight(),
+            pool: default_pool(),
+            pool_slots: one_slot(),
+            max_active_tis_per_dag: None,
+            max_active_tis_per_dagrun: None,
             error_task: false,
             callback: None,
         }
     }
+}
+
+/// The pool of tasks that name none (it always exists).
+pub const DEFAULT_POOL: &str = "default_pool";
+
+fn default_pool() -> String {
+    DEFAULT_POOL.into()
+}
+
+fn one_slot() -> u32 {
+    1
 }
 
 fn default_retry_delay() -> f64 {
@@ -630,6 +657,15 @@ impl DagDefinition {
                         "{dag}: task {id:?} maps over {source:?}, which is itself mapped"
                     ));
                 }
+            }
+            check_id("pool", &t.pool).map_err(|e| format!("{dag}: task {id:?}: {e}"))?;
+            let limits = [
+                ("pool_slots", Some(t.pool_slots)),
+                ("max_active_tis_per_dag", t.max_active_tis_per_dag),
+                ("max_active_tis_per_dagrun", t.max_active_tis_per_dagrun),
+            ];
+            if let Some((field, _)) = limits.iter().find(|(_, v)| *v == Some(0)) {
+                return Err(format!("{dag}: task {id:?}: {field} must be at least 1"));
             }
             let delays = [Some(t.retry_delay), t.max_retry_delay, t.execution_timeout];
             if delays

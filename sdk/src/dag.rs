@@ -142,6 +142,22 @@ impl Task {
         self
     }
 
+    /// The pool whose slots its task instances take while queued or running (default
+    /// `default_pool`), and how many each takes.
+    pub fn pool(mut self, pool: impl Into<String>, slots: u32) -> Self {
+        self.def.pool = pool.into();
+        self.def.pool_slots = slots;
+        self
+    }
+
+    /// Most of its task instances queued or running at once over all runs of the DAG, and in
+    /// one run (a mapped task's indexes); `None` for no limit.
+    pub fn max_active(mut self, per_dag: Option<u32>, per_run: Option<u32>) -> Self {
+        self.def.max_active_tis_per_dag = per_dag;
+        self.def.max_active_tis_per_dagrun = per_run;
+        self
+    }
+
     /// Task group path (`outer.inner`).
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.def.task_group_id = Some(group.into());

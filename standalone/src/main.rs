@@ -55,6 +55,13 @@ enum Command {
         #[command(flatten)]
         conn: ControlArgs,
     },
+    /// Pools: slot budgets tasks of any DAG share.
+    Pools {
+        #[command(subcommand)]
+        command: cli::pools::PoolsCommand,
+        #[command(flatten)]
+        conn: ControlArgs,
+    },
     /// Web-UI users: who may sign in, with which role.
     Users {
         #[command(subcommand)]
@@ -89,6 +96,7 @@ impl Command {
             | Command::Tasks { conn, .. }
             | Command::Vars { conn, .. }
             | Command::Users { conn, .. }
+            | Command::Pools { conn, .. }
             | Command::Db { conn, .. }
             | Command::Conns { conn, .. } => Some(conn),
         }
@@ -141,6 +149,7 @@ fn main() -> ExitCode {
             Command::Conns { command, conn } => cli::vars::run_conns(command, &conn).await,
             Command::Db { command, conn } => cli::db::run(command, &conn).await,
             Command::Users { command, conn } => cli::users::run(command, &conn).await,
+            Command::Pools { command, conn } => cli::pools::run(command, &conn).await,
         }
     });
     match result {

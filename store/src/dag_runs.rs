@@ -142,6 +142,10 @@ pub struct NewTaskInstance {
     pub operator: Option<String>,
     /// Higher runs first.
     pub priority_weight: i64,
+    /// The pool it takes slots of.
+    pub pool: String,
+    /// How many.
+    pub pool_slots: i64,
 }
 
 impl NewTaskInstance {
@@ -156,6 +160,8 @@ impl NewTaskInstance {
             queue: t.queue.clone(),
             operator: t.operator.clone(),
             priority_weight: t.priority_weight,
+            pool: t.pool.clone(),
+            pool_slots: i64::from(t.pool_slots),
         }
     }
 }
@@ -177,7 +183,8 @@ pub async fn insert_task_instances(
         sqlx::query(
             "INSERT INTO task_instance (id, dag_id, run_id, task_id, map_index, try_number, \
              max_tries, state, queue, operator, dag_version_id, queued_dttm, updated_at, \
-             priority_weight) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13)",
+             priority_weight, pool, pool_slots) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(id.to_string())
         .bind(dag_id)
@@ -192,6 +199,8 @@ pub async fn insert_task_instances(
         .bind(queued)
         .bind(to_micros(now))
         .bind(t.priority_weight)
+        .bind(&t.pool)
+        .bind(t.pool_slots)
         .execute(&mut *conn)
         .await?;
         ids.push(id);

@@ -168,8 +168,10 @@ pub async fn upsert_dag(
         sqlx::query(
             "INSERT INTO dag_task (dag_id, task_id, task_group_id, operator, retries, \
              execution_timeout, upstream, trigger_rule, retry_delay, retry_exponential_backoff, \
-             max_retry_delay, map_over, queue, priority_weight, error_task, callback) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             max_retry_delay, map_over, queue, priority_weight, error_task, callback, pool, \
+             pool_slots, max_active_tis_per_dag, max_active_tis_per_dagrun) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20)",
         )
         .bind(&spec.dag_id)
         .bind(&t.task_id)
@@ -192,6 +194,10 @@ pub async fn upsert_dag(
                 .map(|c| to_json("dag_task", c))
                 .transpose()?,
         )
+        .bind(&t.pool)
+        .bind(i64::from(t.pool_slots))
+        .bind(t.max_active_tis_per_dag.map(i64::from))
+        .bind(t.max_active_tis_per_dagrun.map(i64::from))
         .execute(&mut *conn)
         .await?;
     }
@@ -258,6 +264,10 @@ struct TaskRow {
     priority_weight: i64,
     error_task: i64,
     callback: Option<String>,
+    pool: String,
+    pool_slots: i64,
+    max_active_tis_per_dag: Option<i64>,
+    max_active_tis_per_dagrun: Option<i64>,
 }
 
 impl TryFrom<TaskRow> for TaskDefinition {
@@ -288,6 +298,21 @@ impl TryFrom<TaskRow> for TaskDefinition {
             queue: r.queue,
             task_group_id: r.task_group_id,
             priority_weight: r.priority_weight,
+            pool: r.pool,
+            pool_slots: u32::try_from(r.pool_slots)
+                .map_err(|_| corrupt(format!("pool_slots of {}", r.task_id)))?,
+            max_active_tis_per_dag: r
+                .max_active_tis_per_dag
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| corrupt(format!("max_active_tis_per_dag of {}", r.task_id)))?,
+            max_active_tis_per_dagrun: r
+                .max_active_tis_per_dagrun
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| {
+                corrupt(format!("max_active_tis_per_dagrun of {}", r.task_id))
+            })?,
             error_task: r.error_task != 0,
             callback: r
                 .callback
@@ -308,7 +333,8 @@ where
         "SELECT task_id, task_group_id, operator, retries, execution_timeout, upstream, \
          trigger_rule, retry_delay, \
          retry_exponential_backoff, max_retry_delay, map_over, queue, priority_weight, \
-         error_task, callback FROM dag_task WHERE dag_id = $1 ORDER BY task_id",
+         error_task, callback, pool, pool_slots, max_active_tis_per_dag, \
+         max_active_tis_per_dagrun FROM dag_task WHERE dag_id = $1 ORDER BY task_id",
     )
     .bind(dag_id)
     .fetch_all(e)

@@ -21,6 +21,7 @@ pub mod executors;
 pub mod notifications;
 pub mod notify;
 pub mod operate;
+pub mod pools;
 pub mod retention;
 pub mod rows;
 pub mod secret_file;

@@ -13,6 +13,7 @@ mod dag_runs;
 mod health;
 mod meta;
 mod operate;
+mod pools;
 mod task_instance_queries;
 mod task_instances;
 mod triggerer;
@@ -241,6 +242,11 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
             get(ui::task_instance_page),
         )
         .route("/airlock/control/cluster", get(ui::cluster))
+        .route("/airlock/control/pools", get(pools::list_pools))
+        .route(
+            "/airlock/control/pools/{pool_name}",
+            put(pools::put_pool).delete(pools::delete_pool),
+        )
         .route("/openapi.json", get(meta::openapi_json))
         .route("/docs", get(meta::docs))
         .fallback(meta::not_found)
@@ -357,6 +363,9 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         ui::grid,
         ui::task_instance_page,
         ui::cluster,
+        pools::list_pools,
+        pools::put_pool,
+        pools::delete_pool,
     ),
     tags(
         (name = "Health", description = "Liveness and readiness"),

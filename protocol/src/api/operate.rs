@@ -276,3 +276,44 @@ pub struct XComList {
     /// The XComs.
     pub xcoms: Vec<XComEntry>,
 }
+
+/// A pool and how its slots are taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct PoolEntry {
+    /// Name.
+    pub name: String,
+    /// Its size.
+    pub slots: i64,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Slots taken by running task instances.
+    pub running_slots: i64,
+    /// Slots taken by queued task instances.
+    pub queued_slots: i64,
+    /// Slots scheduled task instances wait for.
+    pub scheduled_slots: i64,
+    /// Slots free (may be negative after a pool shrinks).
+    pub open_slots: i64,
+}
+
+/// `GET /airlock/control/pools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct PoolList {
+    /// The pools, by name.
+    pub pools: Vec<PoolEntry>,
+}
+
+/// `PUT /airlock/control/pools/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PoolBody {
+    /// Its size (0 to 1,000,000; 0 holds every task that uses it).
+    pub slots: i64,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}

@@ -8,6 +8,7 @@ pub mod exit;
 pub mod live;
 pub mod logs;
 pub mod outage;
+pub mod pools;
 pub mod progress;
 pub mod runs;
 pub mod standalone;

@@ -795,6 +795,17 @@ fn main() -> std::process::ExitCode {
                 .task(Task::new("sleep", sleep))
                 .task(Task::new("after", ok).after(["sleep"])),
         )
+        // Two DAGs whose tasks share pool "p3" (which the tests create).
+        .dag((0..5).fold(Dag::new("pooled_a"), |d, i| {
+            d.task(Task::new(format!("nap_{i}"), nap).pool("p3", 1))
+        }))
+        .dag(
+            (0..3)
+                .fold(Dag::new("pooled_b"), |d, i| {
+                    d.task(Task::new(format!("nap_{i}"), nap).pool("p3", 1))
+                })
+                .task(Task::new("wide_nap", nap).pool("p3", 2)),
+        )
         .dag(
             Dag::new("fenced").task(
                 Task::new("fenced_write", fenced_write)

@@ -14,6 +14,7 @@ mod control;
 mod dag_runs;
 mod openapi;
 mod operate;
+mod pools;
 mod task_instance_queries;
 mod task_instance_state;
 mod task_instances;

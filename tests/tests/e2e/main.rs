@@ -8,6 +8,7 @@ mod isolation;
 mod live_display;
 mod notifications;
 mod operate;
+mod pools;
 mod scheduler_service;
 mod schedules;
 mod slow_clients;
