@@ -9,6 +9,7 @@
 //! * [`server`]: building and serving with graceful shutdown.
 //! * [`admin`]: operator commands (seed runs, mint tokens, set Variables and Connections).
 //! * [`ui`]: the web UI's pages and assets (embedded), and its passwords.
+//! * [`metrics`]: Prometheus metrics at `GET /metrics`.
 
 pub mod admin;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod fence;
 pub mod guard;
+pub mod metrics;
 pub mod notifier;
 mod notifier_email;
 pub mod routes;

@@ -134,6 +134,7 @@ impl Server {
                     alive_within: chrono::TimeDelta::from_std(args.scheduler.executor_timeout)
                         .unwrap_or(chrono::TimeDelta::MAX),
                 }),
+                metrics: Arc::new(crate::metrics::Metrics::default()),
             },
             body_limit: args.max_body_bytes,
             connections: args.connections.clone(),
@@ -184,7 +185,11 @@ impl Server {
             services.spawn(relay.run(stopped(self.stop.subscribe())));
         }
         if let Some(settings) = self.scheduler.take() {
-            let scheduler = Scheduler::new(self.state.db.clone(), self.state.hub.clone(), settings);
+            let metrics = self.state.metrics.clone();
+            let scheduler = Scheduler::new(self.state.db.clone(), self.state.hub.clone(), settings)
+                .observed_by(Arc::new(move |took, report| {
+                    metrics.pass(took, report.is_some())
+                }));
             services.spawn(scheduler.run(stopped(self.stop.subscribe())));
             // Delivery beside the scheduler, never inside its pass.
             match crate::notifier::Notifier::new(

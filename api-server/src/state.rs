@@ -32,6 +32,8 @@ pub struct AppState {
     pub log_dir: Arc<PathBuf>,
     /// Web-UI settings.
     pub ui: Arc<UiSettings>,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How the web UI behaves.

@@ -19,4 +19,4 @@ mod timed;
 pub mod timetable;
 
 pub use pass::{PassReport, SchedulerSettings, schedule};
-pub use service::Scheduler;
+pub use service::{PassObserver, Scheduler};

@@ -25,7 +25,7 @@ use airlock_store::{Backend, Db};
 use sqlx::AnyConnection;
 use tokio::time::Instant;
 
-use crate::pass::{SchedulerSettings, schedule};
+use crate::pass::{PassReport, SchedulerSettings, schedule};
 
 /// Key of the PostgreSQL advisory lock held by the leader (`pg_locks` shows it as `classid`,
 /// the high 32 bits, and `objid`, the low 32 bits).
@@ -40,11 +40,15 @@ pub const LEASE_CHECK: Duration = Duration::from_secs(1);
 /// Longest a lease check may take before the leader steps down.
 const LEASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Told how each pass went: how long it took, and its report (`None`: it failed).
+pub type PassObserver = std::sync::Arc<dyn Fn(Duration, Option<&PassReport>) + Send + Sync>;
+
 /// Runs scheduling passes while it leads.
 pub struct Scheduler {
     db: Db,
     hub: Hub,
     settings: SchedulerSettings,
+    observer: Option<PassObserver>,
 }
 
 /// Why a leader stopped leading.
@@ -58,7 +62,18 @@ enum Stepped {
 impl Scheduler {
     /// A scheduler over `db`, woken through `hub`.
     pub fn new(db: Db, hub: Hub, settings: SchedulerSettings) -> Self {
-        Self { db, hub, settings }
+        Self {
+            db,
+            hub,
+            settings,
+            observer: None,
+        }
+    }
+
+    /// Tells `observer` how each pass went (metrics).
+    pub fn observed_by(mut self, observer: PassObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Stands by, leads, and stands by again after losing the lead, until `shutdown` resolves.
@@ -159,7 +174,11 @@ impl Scheduler {
     /// One pass; when the next is due without a change.
     async fn pass(&self, failures: &mut airlock_process::backoff::Backoff) -> Instant {
         let started = Instant::now();
-        match schedule(&self.db, &self.settings, airlock_store::now()).await {
+        let result = schedule(&self.db, &self.settings, airlock_store::now()).await;
+        if let Some(observe) = &self.observer {
+            observe(started.elapsed(), result.as_ref().ok());
+        }
+        match result {
             Ok(report) => {
                 failures.reset();
                 if report.admitted > 0 || report.requeued > 0 {

@@ -371,6 +371,7 @@ pub async fn tick(
             store::now(),
         )
         .await?;
+        s.metrics.claimed(work.len());
         let now = tokio::time::Instant::now();
         if !work.is_empty() || req.slots == 0 || now >= deadline || *stopping.borrow() {
             let workloads = work

@@ -249,6 +249,11 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         )
         .route("/openapi.json", get(meta::openapi_json))
         .route("/docs", get(meta::docs))
+        // Every route above is timed, labelled by its template.
+        .route_layer(from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         // Inner to the token check: a request without a bearer token may carry a UI session.
@@ -261,6 +266,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
     Router::new()
         .nest("/execution", api)
         .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/metrics", get(crate::metrics::scrape))
         .merge(crate::ui::pages())
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(body_limit))

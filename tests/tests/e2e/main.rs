@@ -6,6 +6,7 @@ mod faults;
 mod fuzz;
 mod isolation;
 mod live_display;
+mod metrics;
 mod notifications;
 mod operate;
 mod pools;
