@@ -271,8 +271,10 @@ async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
 /// The port of a loopback `api-server serve` read from its log: the `address=127.0.0.1:<port>`
 /// field of its "serving" line (how supervising processes find a server bound to port 0).
 pub fn logged_loopback_port(log: &str) -> Option<u16> {
-    const FIELD: &str = "address=127.0.0.1:";
-    let at = log.find(FIELD)? + FIELD.len();
+    // Text logs write `address=...`, JSON logs `"address":"..."`.
+    let at = ["address=127.0.0.1:", "\"address\":\"127.0.0.1:"]
+        .iter()
+        .find_map(|field| Some(log.find(field)? + field.len()))?;
     log[at..]
         .split(|c: char| !c.is_ascii_digit())
         .next()?
@@ -290,5 +292,7 @@ mod tests {
         assert_eq!(logged_loopback_port(line), Some(43121));
         assert_eq!(logged_loopback_port("starting"), None);
         assert_eq!(logged_loopback_port("address=127.0.0.1:x"), None);
+        let json = r#"{"level":"INFO","fields":{"message":"serving","address":"127.0.0.1:8080"}}"#;
+        assert_eq!(logged_loopback_port(json), Some(8080));
     }
 }

@@ -3,7 +3,8 @@
 //! * [`harden`]: no core dumps, no ptrace or `/proc/<pid>/mem` reads by other processes of the
 //!   same user (every Airlock process holds a token or a key), and files it creates readable by
 //!   its own user only;
-//! * [`init_tracing`]: logs on stderr, filtered by `AIRLOCK_LOG`, coloured only on a terminal;
+//! * [`init_tracing`]: logs on stderr, filtered by `AIRLOCK_LOG`, coloured only on a terminal,
+//!   one JSON object per line with `AIRLOCK_LOG_FORMAT=json`;
 //! * [`shutdown_signal`]: SIGTERM or SIGINT;
 //! * [`take_env`]: secrets passed in the environment, taken out of it;
 //! * [`backoff`]: the one retry policy (exponential delays with jitter, a wall-time budget).
@@ -20,20 +21,33 @@ pub fn harden() -> nix::Result<()> {
     nix::sys::prctl::set_dumpable(false)
 }
 
-/// Sends tracing output to stderr, filtered by `AIRLOCK_LOG` (default `default_filter`), with
-/// colour only when stderr is a terminal. A stderr that can no longer be written is ignored.
+/// Sends tracing output to stderr, filtered by `AIRLOCK_LOG` (default `default_filter`): text
+/// coloured only when stderr is a terminal, or with `AIRLOCK_LOG_FORMAT=json` one JSON object
+/// per line (for log collectors). A stderr that can no longer be written is ignored.
 pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
         .unwrap_or_else(|_| default_filter.into());
-    let _ = tracing_subscriber::fmt()
+    let json = match std::env::var("AIRLOCK_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") | Err(_) => false,
+        Ok(other) => {
+            eprintln!("AIRLOCK_LOG_FORMAT={other:?} is not json or text; logging text");
+            false
+        }
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(!json && std::io::stderr().is_terminal())
         // Otherwise a failed write is reported with `eprintln!`, which panics on the same
         // broken stderr: a supervisor whose executor crashed (its stderr is a pipe to it) would
         // die at its next log line and take its runner with it.
-        .log_internal_errors(false)
-        .try_init();
+        .log_internal_errors(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Whether an environment variable holds a secret of some Airlock component: tokens, keys, the

@@ -214,3 +214,33 @@ fn misconfigured_scheduler_settings_are_refused_at_start_naming_the_flag() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("[default: 5m]"));
 }
+
+#[test]
+fn logs_are_plain_text_off_a_terminal_or_one_json_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = ApiServerProcess::start(&dir.path().join("text"), None);
+    let log = std::fs::read_to_string(&text.log).unwrap();
+    assert!(log.contains("serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
+
+    let json = ApiServerProcess::start_with_env(
+        &dir.path().join("json"),
+        None,
+        &[("AIRLOCK_LOG_FORMAT", "json")],
+    );
+    let log = std::fs::read_to_string(&json.log).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["address"].is_string()),
+        "{log}"
+    );
+}
