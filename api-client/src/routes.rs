@@ -88,6 +88,18 @@ impl ApiClient {
         .await
     }
 
+    /// `POST /airlock/task-instances/{id}/logs`: a piece of the try's log.
+    pub async fn ship_log(&self, id: Uuid, piece: &TaskLogPiece) -> R<()> {
+        self.call(
+            Method::POST,
+            &format!("/airlock/task-instances/{id}/logs"),
+            &[],
+            Some(piece),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `PATCH /task-instances/{id}/run`.
     pub async fn start(&self, id: Uuid, p: &TIEnterRunningPayload) -> R<TIRunContext> {
         self.json(

@@ -52,6 +52,9 @@ pub struct ExecutorConfig {
     pub stop_grace: Duration,
     /// The queues it claims from (`None`: every queue).
     pub queues: Option<Vec<String>>,
+    /// Supervisors also send task logs to the API (workers whose log directory no API server
+    /// reads).
+    pub ship_logs: bool,
 }
 
 /// Why the executor stopped before it was asked to.
@@ -205,6 +208,10 @@ fn spawn(
         .env("AIRLOCK_API_URL", &cfg.api_url)
         .env("AIRLOCK_BUNDLES_DIR", &cfg.bundles_dir)
         .env("AIRLOCK_LOG_DIR", &cfg.log_dir)
+        .env(
+            "AIRLOCK_SHIP_LOGS",
+            if cfg.ship_logs { "true" } else { "false" },
+        )
         .env(
             "AIRLOCK_HIDE_PATHS",
             std::env::join_paths(&cfg.hide).unwrap_or_default(),

@@ -28,6 +28,7 @@ pub mod secret_file;
 pub mod sql;
 pub mod task_instance_queries;
 pub mod task_instances;
+pub mod task_logs;
 pub mod triggers;
 pub mod ui;
 pub mod variables;

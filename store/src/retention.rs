@@ -13,8 +13,9 @@ const RUNS_PER_TRANSACTION: usize = 200;
 
 /// Tables keyed by (dag_id, run_id) that hold a run's details, counted by the report where it
 /// names them.
-const RUN_TABLES: [&str; 5] = [
+const RUN_TABLES: [&str; 6] = [
     "xcom",
+    "task_log",
     "task_instance_history",
     "rendered_task_instance_fields",
     "task_map",

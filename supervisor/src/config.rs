@@ -25,6 +25,11 @@ pub struct SupervisorConfig {
     /// Also print the task log to this process's stdout.
     #[arg(long, env = "AIRLOCK_MIRROR_LOGS", default_value_t = false)]
     pub mirror_logs: bool,
+    /// Also send the task log to the API in batches (for a host whose log directory the API
+    /// servers do not read). A task never waits for it: lines beyond a bounded buffer are
+    /// dropped and counted.
+    #[arg(long, env = "AIRLOCK_SHIP_LOGS", default_value_t = false)]
+    pub ship_logs: bool,
     /// Seconds between heartbeats.
     #[arg(long, env = "AIRLOCK_HEARTBEAT_INTERVAL", default_value = "5", value_parser = positive_secs)]
     pub heartbeat_interval: Duration,
@@ -75,6 +80,7 @@ impl SupervisorConfig {
             bundles_dir,
             log_dir,
             mirror_logs: false,
+            ship_logs: false,
             heartbeat_interval: Duration::from_secs(5),
             kill_grace: Duration::from_secs(5),
             overtime: Duration::from_secs(20),

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod run;
 pub mod sandbox;
 pub mod secrets;
+pub mod ship;
 pub mod spawn;
 
 pub use config::SupervisorConfig;

@@ -51,16 +51,22 @@ const TRUNCATION_ROOM: u64 = 4096;
 /// Waits for the writer to drain.
 pub struct LogWriter {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    ship: Option<crate::ship::ShipperTask>,
 }
 
 impl LogWriter {
-    /// Waits until every record sent before all [`TaskLog`] handles were dropped is written.
-    /// Fails if a write failed (the log then ends with a note saying so, when it could be
-    /// written).
+    /// Waits until every record sent before all [`TaskLog`] handles were dropped is written
+    /// (and, when shipping, sent within [`crate::ship::FINISH_WITHIN`]). Fails if a write failed
+    /// (the log then ends with a note saying so, when it could be written).
     pub async fn finish(self) -> std::io::Result<()> {
-        self.task
+        let written = self
+            .task
             .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Some(ship) = self.ship {
+            ship.finish().await;
+        }
+        written
     }
 }
 
@@ -88,6 +94,7 @@ fn truncation_note(why: &std::io::Error) -> String {
 async fn write_records(
     mut file: tokio::fs::File,
     mirror: bool,
+    ship: Option<crate::ship::Shipper>,
     mut notes: mpsc::UnboundedReceiver<Value>,
     mut output: mpsc::Receiver<Value>,
 ) -> std::io::Result<()> {
@@ -107,6 +114,9 @@ async fn write_records(
         }
         let mut line = record.to_string();
         line.push('\n');
+        if let Some(ship) = &ship {
+            ship.offer(&line);
+        }
         if let Err(e) = file.write_all(line.as_bytes()).await {
             let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
             let _ = file.set_len(len.saturating_sub(TRUNCATION_ROOM)).await;
@@ -134,11 +144,13 @@ async fn write_records(
 }
 
 impl TaskLog {
-    /// Opens (appending) the log at `path` and starts its writer.
+    /// Opens (appending) the log at `path` and starts its writer, which also offers each line
+    /// to `ship` when given.
     pub async fn open(
         path: &Path,
         mirror: bool,
         redactor: Arc<Mutex<Redactor>>,
+        ship: Option<(crate::ship::Shipper, crate::ship::ShipperTask)>,
     ) -> std::io::Result<(Self, LogWriter)> {
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
@@ -150,14 +162,15 @@ impl TaskLog {
             .await?;
         let (notes, notes_rx) = mpsc::unbounded_channel::<Value>();
         let (output, output_rx) = mpsc::channel::<Value>(OUTPUT_QUEUE);
-        let task = tokio::spawn(write_records(file, mirror, notes_rx, output_rx));
+        let (shipper, ship) = ship.unzip();
+        let task = tokio::spawn(write_records(file, mirror, shipper, notes_rx, output_rx));
         Ok((
             Self {
                 notes,
                 output,
                 redactor,
             },
-            LogWriter { task },
+            LogWriter { task, ship },
         ))
     }
 

@@ -238,7 +238,11 @@ pub async fn run(
         details.try_number,
     );
     let redactor = Arc::new(Mutex::new(Redactor::default()));
-    let (log, writer) = TaskLog::open(&path, cfg.mirror_logs, redactor.clone())
+    let ship = cfg.ship_logs.then(|| {
+        let (host, _) = identity();
+        crate::ship::start(client.clone(), ti_id, format!("{host}:{}", path.display()))
+    });
+    let (log, writer) = TaskLog::open(&path, cfg.mirror_logs, redactor.clone(), ship)
         .await
         .map_err(|source| SupervisorError::Log {
             path: path.clone(),

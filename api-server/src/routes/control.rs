@@ -250,6 +250,19 @@ pub async fn task_logs(
             try_number,
         )
     };
+    let key = |try_number: i64| store::task_logs::TryKey {
+        dag_id: dag_id.clone(),
+        run_id: run_id.clone(),
+        task_id: task_id.clone(),
+        map_index: q.map_index,
+        try_number,
+    };
+    // A log is here (this host's log directory) or was shipped by a supervisor elsewhere.
+    let shipped = |try_number: i64, offset: i64| {
+        let key = key(try_number);
+        let db = s.db.clone();
+        async move { store::task_logs::read(&db, &key, offset, crate::task_logs::MAX_CHUNK).await }
+    };
     let try_number = match q.try_number {
         Some(t) if t < 1 || t > current => {
             return Err(StoreError::not_found(format!(
@@ -258,7 +271,12 @@ pub async fn task_logs(
             .into());
         }
         Some(t) => t,
-        None if current > 1 && !path_of(current).exists() => current - 1,
+        None if current > 1
+            && !path_of(current).exists()
+            && shipped(current, 0).await?.is_none() =>
+        {
+            current - 1
+        }
         None => current,
     };
     use TaskInstanceState as S;
@@ -275,6 +293,18 @@ pub async fn task_logs(
             )
         );
     let path = path_of(try_number);
+    if !path.is_file() {
+        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+        if let Some((content, next)) = shipped(try_number, offset).await? {
+            return Ok(Json(TaskLogChunk {
+                try_number,
+                content,
+                next_offset: u64::try_from(next).unwrap_or(q.offset),
+                finished,
+                missing: None,
+            }));
+        }
+    }
     let missing = if path.is_file() {
         None
     } else {

@@ -137,6 +137,10 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
             get(airlock::get_task_instance_details),
         )
         .route(
+            "/airlock/task-instances/{task_instance_id}/logs",
+            post(airlock::ship_task_log),
+        )
+        .route(
             "/airlock/triggerers/{triggerer_id}/heartbeat",
             put(triggerer::heartbeat),
         )
@@ -329,6 +333,7 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         assets::get_asset_event_by_asset_name_uri,
         assets::get_asset_event_by_asset_alias,
         airlock::get_task_instance_details,
+        airlock::ship_task_log,
         triggerer::heartbeat,
         triggerer::retire,
         triggerer::claim,

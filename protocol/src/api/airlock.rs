@@ -35,3 +35,14 @@ pub struct TaskInstanceDetails {
     /// Longest the try may run, in seconds (the supervisor enforces it).
     pub execution_timeout: Option<f64>,
 }
+
+/// `POST /airlock/task-instances/{id}/logs`: a piece of a try's log, shipped by its supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TaskLogPiece {
+    /// Byte offset of this piece in the try's shipped log (the sum of the pieces before it).
+    pub start_offset: u64,
+    /// Whole log lines (JSON objects, each ending with a newline).
+    pub content: String,
+}

@@ -78,6 +78,7 @@ impl RunnerArgs {
                 poll_wait: POLL_WAIT,
                 stop_grace: self.stop_grace,
                 queues: self.queues.clone(),
+                ship_logs: false,
             },
             bundles_dir,
             dag_sync_interval: self.dag_sync_interval,
@@ -94,6 +95,11 @@ pub struct WorkerArgs {
     /// Where supervisors write task logs. Default: `<home>/logs`.
     #[arg(long, env = "AIRLOCK_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
+    /// Keep task logs on this host only: for a worker whose log directory the API servers read
+    /// themselves. By default supervisors also send them to the API, so they can be read from
+    /// anywhere.
+    #[arg(long, env = "AIRLOCK_NO_SHIP_LOGS")]
+    pub no_ship_logs: bool,
 }
 
 /// Runs the worker until SIGTERM/SIGINT.
@@ -101,6 +107,7 @@ pub async fn run(a: WorkerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
     let client = conn.client()?;
     let log_dir = a.log_dir.unwrap_or_else(|| conn.home.join("logs"));
     let mut cfg = a.runner.config(&conn.api_url(), &conn.home, log_dir);
+    cfg.executor.ship_logs = !a.no_ship_logs;
     // A worker among others takes the default queue unless told otherwise.
     cfg.executor
         .queues

@@ -68,3 +68,68 @@ both_backends!(
         expect_error(r, StatusCode::NOT_FOUND, Some("not_found")).await;
     }
 );
+
+both_backends!(shipped_log_pieces_are_stored_once_in_order, |api| {
+    let created = api
+        .seed(json!({"dag_id": "d", "run_id": "r", "tasks": [{"task_id": "t"}, {"task_id": "u"}]}))
+        .await;
+    let (ti, other) = (created.task_instances[0].id, created.task_instances[1].id);
+    let ship = |as_ti: Uuid, body: Value| {
+        api.req(
+            Method::POST,
+            &format!("/airlock/task-instances/{ti}/logs"),
+            Some(as_ti),
+        )
+        .json(&body)
+        .send()
+    };
+    let one = "{\"event\":\"one\"}\n";
+    let two = "{\"event\":\"two\"}\n";
+    let r = ship(ti, json!({"start_offset": 0, "content": one}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A resent piece (its answer was lost) is stored once.
+    let r = ship(ti, json!({"start_offset": 0, "content": one}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A piece after a gap waits for the gap to fill before it is read.
+    let third = one.len() + two.len();
+    let r = ship(ti, json!({"start_offset": third, "content": one}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let read = |offset: usize| {
+        admin(
+            &api,
+            Method::GET,
+            &format!("/airlock/control/dags/d/runs/r/tasks/t/logs?offset={offset}"),
+        )
+        .send()
+    };
+    let chunk: Value = read(0).await.unwrap().json().await.unwrap();
+    assert_eq!(chunk["content"], one);
+    assert_eq!(chunk["next_offset"], one.len());
+    let r = ship(ti, json!({"start_offset": one.len(), "content": two}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let chunk: Value = read(one.len()).await.unwrap().json().await.unwrap();
+    assert_eq!(chunk["content"], format!("{two}{one}"));
+    assert_eq!(chunk["next_offset"], third + one.len());
+
+    // Whole lines only; and only the try's own token.
+    let r = ship(ti, json!({"start_offset": 99, "content": "no newline"}))
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, Some("invalid_log_piece")).await;
+    let r = ship(ti, json!({"start_offset": 99, "content": ""}))
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, Some("invalid_log_piece")).await;
+    let r = ship(other, json!({"start_offset": 99, "content": one}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+});

@@ -12,6 +12,7 @@ mod operate;
 mod pools;
 mod scheduler_service;
 mod schedules;
+mod shipped_logs;
 mod slow_clients;
 mod standalone;
 mod supervisor;
