@@ -192,6 +192,15 @@ async fn journey(b: Arc<Browser>, a: Arc<Standalone>, ui: String, admin_password
     .await;
     b.screenshot("mapped-rows").await;
 
+    // The cluster: the standalone's worker and triggerer, and the pools.
+    b.click_on(r#"a[href="/ui/cluster"]"#).await;
+    b.wait(r#"tr[data-pool="default_pool"]"#).await;
+    let cluster = b.text_of("main").await;
+    assert!(
+        cluster.contains("standalone-triggerer") && cluster.contains("local@"),
+        "{cluster}"
+    );
+
     // A viewer sees everything and can do nothing.
     b.click_on("#logout").await;
     sign_in(&b, VIEWER.0, VIEWER.1).await;

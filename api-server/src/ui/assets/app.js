@@ -570,7 +570,10 @@ function wireTaskActions(dagId, runId, taskId, mapIndex) {
 // ---- cluster and admin pages ----------------------------------------------------------------
 
 async function clusterPage(gen) {
-  const c = await api('GET', '/airlock/control/cluster');
+  const [c, { pools }] = await Promise.all([
+    api('GET', '/airlock/control/cluster'),
+    api('GET', '/airlock/control/pools'),
+  ]);
   if (gen !== generation) return;
   const table = (head, rows, empty) => `<table class="list"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead>
     <tbody>${rows.join('') || `<tr><td colspan="${head.length}" class="muted">${empty}</td></tr>`}</tbody></table>`;
@@ -585,7 +588,11 @@ async function clusterPage(gen) {
     c.triggers.map((t) => `<tr><td>${t.id}</td><td>${esc(t.classpath)}</td><td>${esc(t.triggerer_id || 'unclaimed')}</td>
       <td><a data-link href="/ui/dags/${enc(t.dag_id)}/runs/${enc(t.run_id)}/tasks/${enc(t.task_id)}?map_index=${t.map_index}">
       ${esc(t.dag_id)} › ${esc(t.run_id)} › ${esc(t.task_id)}${t.map_index >= 0 ? `[${t.map_index}]` : ''}</a></td></tr>`),
-    'No task is deferred.')}`;
+    'No task is deferred.')}
+    <h2>Pools</h2>${table(['Pool', 'Slots', 'Running', 'Queued', 'Waiting', 'Open'],
+    pools.map((p) => `<tr data-pool="${esc(p.name)}"><td>${esc(p.name)}<div class="muted">${esc(p.description || '')}</div></td>
+      <td>${p.slots}</td><td>${p.running_slots}</td><td>${p.queued_slots}</td><td>${p.scheduled_slots}</td>
+      <td>${p.open_slots}</td></tr>`), 'No pools.')}`;
 }
 
 function adminOnly() {
