@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -183,17 +183,5 @@ pub async fn scrape(State(s): State<AppState>) -> Response {
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot count task instances and runs"),
         Err(_) => tracing::warn!("metrics: the database did not answer the counts in time"),
     }
-    let mut text = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &s.metrics.registry) {
-        tracing::error!(error = %e, "metrics: encoding failed");
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        )],
-        text,
-    )
-        .into_response()
+    airlock_metrics::respond(&s.metrics.registry)
 }

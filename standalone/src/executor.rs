@@ -55,6 +55,8 @@ pub struct ExecutorConfig {
     /// Supervisors also send task logs to the API (workers whose log directory no API server
     /// reads).
     pub ship_logs: bool,
+    /// Its metrics.
+    pub metrics: crate::metrics::ExecutorMetrics,
 }
 
 /// Why the executor stopped before it was asked to.
@@ -135,16 +137,22 @@ pub async fn run(
         }
     }
     tracing::info!(id = %cfg.id, parallelism, "executor running");
+    cfg.metrics.slots(parallelism);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Exited>();
     let mut children: HashMap<Uuid, Child> = HashMap::new();
     while !*stop.borrow() {
         while let Ok(e) = done_rx.try_recv() {
+            cfg.metrics.exited(e.code);
             finished(&client, &cfg.id, &mut children, e).await;
         }
+        cfg.metrics.in_use(children.len());
         let free = parallelism.saturating_sub(children.len());
         if free == 0 {
             tokio::select! {
-                Some(e) = done_rx.recv() => finished(&client, &cfg.id, &mut children, e).await,
+                Some(e) = done_rx.recv() => {
+                    cfg.metrics.exited(e.code);
+                    finished(&client, &cfg.id, &mut children, e).await
+                }
                 _ = stop.changed() => {}
                 // Every slot is busy: still tick now and then (zero slots), to show this
                 // executor is alive.
@@ -174,6 +182,7 @@ pub async fn run(
                     match spawn(&cfg, &w, &output, done_tx.clone()) {
                         Ok(pid) => {
                             children.insert(w.ti_id, Child { pid });
+                            cfg.metrics.in_use(children.len());
                         }
                         Err(e) => {
                             let detail = format!("cannot start {}: {e}", cfg.supervisor.display());

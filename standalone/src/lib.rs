@@ -2,6 +2,7 @@
 //!
 //! * [`bundles`]: asks bundle executables for their DAGs and registers them.
 //! * [`executor`]: the local executor, a bounded pool of `supervisor run` processes.
+//! * [`metrics`]: the executor's metrics.
 //! * [`worker`]: bundle sync plus the executor (`airlock worker`); the server's scheduler
 //!   decides what runs.
 //!
@@ -9,4 +10,5 @@
 
 pub mod bundles;
 pub mod executor;
+pub mod metrics;
 pub mod worker;

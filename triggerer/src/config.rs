@@ -41,6 +41,10 @@ pub struct TriggererConfig {
     /// Seconds per API attempt.
     #[arg(long, env = "AIRLOCK_API_TIMEOUT", default_value = "10", value_parser = positive_secs)]
     pub api_timeout: Duration,
+    /// Serve this triggerer's metrics at `http://<address>/metrics` (Prometheus), e.g.
+    /// `127.0.0.1:9102`.
+    #[arg(long, env = "AIRLOCK_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl TriggererConfig {
@@ -55,6 +59,7 @@ impl TriggererConfig {
             heartbeat_interval: Duration::from_secs(2),
             report_concurrency: 16,
             api_timeout: Duration::from_secs(10),
+            metrics_bind: None,
         }
     }
 }

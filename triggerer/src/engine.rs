@@ -142,6 +142,7 @@ struct Engine {
     due: BinaryHeap<Reverse<Due>>,
     generation: u32,
     count: Arc<AtomicUsize>,
+    metrics: crate::metrics::TriggererMetrics,
     report: mpsc::UnboundedSender<(i64, TriggerOutcomeRequest)>,
     msgs: mpsc::UnboundedSender<Msg>,
     http: reqwest::Client,
@@ -249,6 +250,7 @@ impl Engine {
         }
         let Some(assigned) = resp.assigned else {
             self.count.store(self.held.len(), Ordering::Relaxed);
+            self.metrics.held(self.held.len());
             return;
         };
         let assigned: HashSet<i64> = assigned.into_iter().collect();
@@ -266,6 +268,7 @@ impl Engine {
             self.cancel(id);
         }
         self.count.store(self.held.len(), Ordering::Relaxed);
+        self.metrics.held(self.held.len());
     }
 
     fn finished(&mut self, id: i64, generation: u32, outcome: TriggerOutcomeRequest) {
@@ -278,6 +281,7 @@ impl Engine {
             let _ = self.report.send((id, outcome));
         }
         self.count.store(self.held.len(), Ordering::Relaxed);
+        self.metrics.held(self.held.len());
     }
 
     fn fire_due(&mut self) {
@@ -294,12 +298,14 @@ impl Engine {
                 let outcome = if d.timeout {
                     TriggerOutcomeRequest::Timeout
                 } else {
+                    self.metrics.fired_late(now.saturating_duration_since(d.at));
                     event.request()
                 };
                 let _ = self.report.send((d.id, outcome));
             }
         }
         self.count.store(self.held.len(), Ordering::Relaxed);
+        self.metrics.held(self.held.len());
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -325,6 +331,7 @@ fn spawn_reporter(
     triggerer: String,
     mut rx: mpsc::UnboundedReceiver<(i64, TriggerOutcomeRequest)>,
     concurrency: usize,
+    metrics: crate::metrics::TriggererMetrics,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -351,7 +358,7 @@ fn spawn_reporter(
                     })
                     .collect(),
             };
-            let (client, triggerer) = (client.clone(), triggerer.clone());
+            let (client, triggerer, metrics) = (client.clone(), triggerer.clone(), metrics.clone());
             inflight.spawn(async move {
                 let _permit = permit;
                 let mut backoff = RetryPolicy::forever().start();
@@ -364,6 +371,7 @@ fn spawn_reporter(
                                     None => tracing::debug!(trigger = res.trigger_id, applied = res.applied, "trigger outcome reported"),
                                 }
                             }
+                            metrics.reported(r.results.len());
                             tracing::info!(outcomes = r.results.len(), "trigger outcomes reported");
                             return;
                         }
@@ -416,6 +424,7 @@ pub async fn run(
     registry: TriggerRegistry,
     client: ApiClient,
     id: String,
+    metrics: crate::metrics::TriggererMetrics,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), EngineFailed> {
     reclaim(&client, &id, &mut stop).await;
@@ -427,6 +436,7 @@ pub async fn run(
         id.clone(),
         report_rx,
         cfg.report_concurrency,
+        metrics.clone(),
     );
     let hostname = std::env::var("HOSTNAME").ok().or_else(|| {
         std::fs::read_to_string("/etc/hostname")
@@ -529,6 +539,7 @@ pub async fn run(
         due: BinaryHeap::new(),
         generation: 0,
         count,
+        metrics,
         report: report_tx,
         msgs: msgs_tx,
         http: reqwest::Client::new(),

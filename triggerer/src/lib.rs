@@ -38,6 +38,7 @@
 pub mod builtin;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod registry;
 pub mod trigger;
 
@@ -74,6 +75,9 @@ pub enum StartError {
     /// The API client cannot be built.
     #[error(transparent)]
     Client(#[from] airlock_api_client::ClientError),
+    /// The metrics address cannot be listened on.
+    #[error("cannot serve metrics on {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
     /// The engine failed while running.
     #[error(transparent)]
     Engine(#[from] engine::EngineFailed),
@@ -157,7 +161,26 @@ impl Triggerer {
             token,
         )?;
         tracing::info!(%id, capacity = cfg.capacity, triggers = ?self.registry.classpaths(), "triggerer running");
-        engine::run(cfg, self.registry, client, id, stop).await?;
+        let metrics = metrics::TriggererMetrics::default();
+        if let Some(bind) = cfg.metrics_bind {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| StartError::Metrics(bind, e))?;
+            let mut registry = prometheus_client::registry::Registry::with_prefix("airlock");
+            metrics.register(&mut registry);
+            let mut stop = stop.clone();
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(address = %addr, "serving metrics at /metrics");
+            }
+            tokio::spawn(airlock_metrics::serve(
+                std::sync::Arc::new(registry),
+                listener,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            ));
+        }
+        engine::run(cfg, self.registry, client, id, metrics, stop).await?;
         Ok(())
     }
 

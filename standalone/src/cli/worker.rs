@@ -7,6 +7,7 @@ use airlock_standalone::executor::{self, ExecutorConfig};
 use airlock_standalone::worker::{self, WorkerConfig};
 
 use super::connect::ControlArgs;
+use super::exit::CliError;
 
 /// The queue tasks are in unless they name one (as in Airflow).
 const DEFAULT_QUEUE: &str = "default";
@@ -79,6 +80,7 @@ impl RunnerArgs {
                 stop_grace: self.stop_grace,
                 queues: self.queues.clone(),
                 ship_logs: false,
+                metrics: Default::default(),
             },
             bundles_dir,
             dag_sync_interval: self.dag_sync_interval,
@@ -95,6 +97,10 @@ pub struct WorkerArgs {
     /// Where supervisors write task logs. Default: `<home>/logs`.
     #[arg(long, env = "AIRLOCK_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
+    /// Serve this worker's metrics at `http://<address>/metrics` (Prometheus), e.g.
+    /// `127.0.0.1:9101`.
+    #[arg(long, env = "AIRLOCK_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// Keep task logs on this host only: for a worker whose log directory the API servers read
     /// themselves. By default supervisors also send them to the API, so they can be read from
     /// anywhere.
@@ -114,6 +120,22 @@ pub async fn run(a: WorkerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
         .get_or_insert_with(|| vec![DEFAULT_QUEUE.to_owned()]);
     tracing::info!(queues = ?cfg.executor.queues, executor = %cfg.executor.id, "worker starting");
     let (tx, rx) = tokio::sync::watch::channel(false);
+    if let Some(bind) = a.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| CliError::invalid(format!("cannot serve metrics on {bind}: {e}")))?;
+        let mut registry = prometheus_client::registry::Registry::with_prefix("airlock");
+        cfg.executor.metrics.register(&mut registry);
+        let mut stop = rx.clone();
+        tracing::info!(address = %listener.local_addr()?, "serving metrics at /metrics");
+        tokio::spawn(airlock_metrics::serve(
+            std::sync::Arc::new(registry),
+            listener,
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ));
+    }
     tokio::spawn(async move {
         airlock_process::shutdown_signal().await;
         tracing::info!("stopping");
