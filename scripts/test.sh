@@ -9,11 +9,13 @@ cd "$(dirname "$0")/.."
 
 scripts/python-env.sh
 # The live progress display is tested in a real terminal (tmux), the web UI in a real headless
-# browser (Chromium driven through chromedriver).
+# browser (Chromium driven through chromedriver), several hosts in network namespaces (ip).
 missing=()
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# Several hosts on one machine: network namespaces.
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

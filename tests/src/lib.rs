@@ -10,6 +10,7 @@ pub mod browser;
 pub mod contract;
 pub mod db;
 pub mod hostile;
+pub mod netns;
 pub mod process;
 pub mod stack;
 pub mod standalone;

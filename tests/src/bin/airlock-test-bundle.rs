@@ -795,16 +795,21 @@ fn main() -> std::process::ExitCode {
                 .task(Task::new("sleep", sleep))
                 .task(Task::new("after", ok).after(["sleep"])),
         )
-        // Two DAGs whose tasks share pool "p3" (which the tests create).
+        // Two DAGs whose tasks share pool "p3" (which the tests create); pooled_b's run on the
+        // gpu queue, so that with one worker per queue both workers take slots of it.
         .dag((0..5).fold(Dag::new("pooled_a"), |d, i| {
             d.task(Task::new(format!("nap_{i}"), nap).pool("p3", 1))
         }))
         .dag(
             (0..3)
                 .fold(Dag::new("pooled_b"), |d, i| {
-                    d.task(Task::new(format!("nap_{i}"), nap).pool("p3", 1))
+                    d.task(
+                        Task::new(format!("nap_{i}"), nap)
+                            .pool("p3", 1)
+                            .queue("gpu"),
+                    )
                 })
-                .task(Task::new("wide_nap", nap).pool("p3", 2)),
+                .task(Task::new("wide_nap", nap).pool("p3", 2).queue("gpu")),
         )
         .dag(
             Dag::new("fenced").task(

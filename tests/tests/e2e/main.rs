@@ -4,6 +4,7 @@ mod api_server_process;
 mod callbacks;
 mod faults;
 mod fuzz;
+mod hosts;
 mod isolation;
 mod live_display;
 mod metrics;
