@@ -78,6 +78,16 @@ impl Drop for Replica {
     }
 }
 
+/// A process on one of the hosts, killed (and reaped) when dropped.
+struct OnHost(Child);
+
+impl Drop for OnHost {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn mint(home: &Path, url: &str, scope: &str, subject: &str) -> String {
     let out = Command::new(bin_path("api-server"))
         .args([
@@ -168,7 +178,7 @@ fn start_worker(
     token: &str,
     id: &str,
     queues: &str,
-) -> Child {
+) -> OnHost {
     let home = root.join(format!("{id}-home"));
     std::fs::create_dir_all(&home).expect("worker home");
     hosts
@@ -187,6 +197,7 @@ fn start_worker(
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(root.join(format!("{id}.log"))).expect("log"))
         .spawn()
+        .map(OnHost)
         .expect("spawn a worker")
 }
 
@@ -241,6 +252,7 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(root.join("triggerer.log")).expect("log"))
         .spawn()
+        .map(OnHost)
         .expect("spawn the triggerer");
     let db = airlock_store::Db::connect(&url, 4).await.expect("db");
     eventually(Duration::from_secs(60), "the bundles' DAGs", || async {
