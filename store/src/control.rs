@@ -167,6 +167,31 @@ pub async fn run_details(db: &Db, dag_id: &str, run_id: &str) -> StoreResult<Run
         .bind(record.id)
         .fetch_one(db.pool())
         .await?;
+    let task_instances = summaries(db, dag_id, run_id, None).await?;
+    let task_instances = in_dependency_order(db, dag_id, task_instances).await?;
+    let run = record.run;
+    Ok(RunDetails {
+        dag_id: run.dag_id,
+        run_id: run.run_id,
+        state: run.state,
+        run_type: run.run_type.as_str().to_owned(),
+        logical_date: run.logical_date,
+        queued_at: from_micros(queued_at),
+        start_date: run.start_date,
+        end_date: run.end_date,
+        conf: run.conf,
+        task_instances,
+    })
+}
+
+/// The task instances of a run (or the one of `only`: a task id and map index), sorted by task
+/// id and map index.
+pub(crate) async fn summaries(
+    db: &Db,
+    dag_id: &str,
+    run_id: &str,
+    only: Option<(&str, i64)>,
+) -> DbResult<Vec<TaskInstanceSummary>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         id: String,
@@ -181,17 +206,23 @@ pub async fn run_details(db: &Db, dag_id: &str, run_id: &str) -> StoreResult<Run
         operator: Option<String>,
         hostname: Option<String>,
     }
-    let rows: Vec<Row> = sqlx::query_as(
+    let mut q = crate::sql::Sql::new(
         "SELECT id, task_id, map_index, state, try_number, max_tries, start_date, end_date, \
-         duration, operator, hostname FROM task_instance WHERE dag_id = $1 AND run_id = $2 \
-         ORDER BY task_id, map_index",
-    )
-    .bind(dag_id)
-    .bind(run_id)
-    .fetch_all(db.pool())
-    .await?;
-    let task_instances: Vec<TaskInstanceSummary> = rows
-        .into_iter()
+         duration, operator, hostname FROM task_instance WHERE dag_id = ",
+    );
+    q.bind(dag_id.to_owned())
+        .push(" AND run_id = ")
+        .bind(run_id.to_owned());
+    if let Some((task_id, map_index)) = only {
+        q.push(" AND task_id = ")
+            .bind(task_id.to_owned())
+            .push(" AND map_index = ")
+            .bind(map_index);
+    }
+    q.push(" ORDER BY task_id, map_index");
+    let (sql, args) = q.build();
+    let rows: Vec<Row> = sqlx::query_as_with(sql, args).fetch_all(db.pool()).await?;
+    rows.into_iter()
         .map(|r| {
             Ok(TaskInstanceSummary {
                 id: Uuid::parse_str(&r.id).map_err(|e| corrupt("task_instance", e.to_string()))?,
@@ -211,21 +242,7 @@ pub async fn run_details(db: &Db, dag_id: &str, run_id: &str) -> StoreResult<Run
                 hostname: r.hostname,
             })
         })
-        .collect::<DbResult<Vec<TaskInstanceSummary>>>()?;
-    let task_instances = in_dependency_order(db, dag_id, task_instances).await?;
-    let run = record.run;
-    Ok(RunDetails {
-        dag_id: run.dag_id,
-        run_id: run.run_id,
-        state: run.state,
-        run_type: run.run_type.as_str().to_owned(),
-        logical_date: run.logical_date,
-        queued_at: from_micros(queued_at),
-        start_date: run.start_date,
-        end_date: run.end_date,
-        conf: run.conf,
-        task_instances,
-    })
+        .collect()
 }
 
 /// `tis` (sorted by task id and map index) with each task after its upstreams; tasks the DAG

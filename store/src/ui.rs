@@ -8,11 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use airlock_protocol::api::{
     Cluster, DeferredOn, ExecutorEntry, Grid, GridRun, GridTask, HeldTrigger, MappedCell,
-    TaskInstancePage, TaskInstanceSummary, TriggererEntry, TryEntry, UserEntry,
+    TaskInstancePage, TriggererEntry, TryEntry, UserEntry,
 };
 use airlock_protocol::state::{TaskInstanceState, UiRole};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::operate::{RunFilter, list_runs};
@@ -306,15 +305,8 @@ pub async fn grid(db: &Db, dag_id: &str, limit: u32, offset: u32) -> StoreResult
     .await?;
     let mut runs: Vec<GridRun> = listed
         .into_iter()
-        .map(|r| GridRun {
-            run_id: r.run_id,
-            state: r.state,
-            run_type: r.run_type,
-            logical_date: r.logical_date,
-            queued_at: r.queued_at,
-            start_date: r.start_date,
-            end_date: r.end_date,
-            note: r.note,
+        .map(|run| GridRun {
+            run,
             states: vec![None; defs.len()],
             mapped: Vec::new(),
         })
@@ -322,12 +314,12 @@ pub async fn grid(db: &Db, dag_id: &str, limit: u32, offset: u32) -> StoreResult
     let row_of: HashMap<String, usize> = runs
         .iter()
         .enumerate()
-        .map(|(i, r)| (r.run_id.clone(), i))
+        .map(|(i, r)| (r.run.run_id.clone(), i))
         .collect();
     let mut q =
         Sql::new("SELECT run_id, task_id, map_index, state FROM task_instance WHERE dag_id = ");
     q.bind(dag_id.to_owned()).push(" AND run_id IN ");
-    q.bind_list(runs.iter().map(|r| r.run_id.clone()));
+    q.bind_list(runs.iter().map(|r| r.run.run_id.clone()));
     let (sql, args) = q.build();
     let tis: Vec<(String, String, i64, Option<String>)> =
         sqlx::query_as_with(sql, args).fetch_all(db.pool()).await?;
@@ -383,40 +375,24 @@ pub async fn task_instance_page(
     task_id: &str,
     map_index: i64,
 ) -> StoreResult<TaskInstancePage> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        id: String,
-        state: Option<String>,
-        try_number: i64,
-        max_tries: i64,
-        start_date: Option<i64>,
-        end_date: Option<i64>,
-        duration: Option<f64>,
-        operator: Option<String>,
-        hostname: Option<String>,
-        retry_reason: Option<String>,
-        classpath: Option<String>,
-        triggerer_id: Option<String>,
-        trigger_timeout: Option<i64>,
-    }
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT ti.id, ti.state, ti.try_number, ti.max_tries, ti.start_date, ti.end_date, \
-         ti.duration, ti.operator, ti.hostname, ti.retry_reason, t.classpath, t.triggerer_id, \
-         ti.trigger_timeout FROM task_instance ti LEFT JOIN triggers t ON t.id = ti.trigger_id \
-         WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = $3 AND ti.map_index = $4",
-    )
-    .bind(dag_id)
-    .bind(run_id)
-    .bind(task_id)
-    .bind(map_index)
-    .fetch_optional(db.pool())
-    .await?;
-    let row = row.ok_or_else(|| {
-        StoreError::not_found(format!(
-            "task {task_id:?} (map index {map_index}) of DAG run {run_id:?} of {dag_id:?} not found"
-        ))
-    })?;
-    let state = ti_state(row.state)?;
+    let ti = crate::control::summaries(db, dag_id, run_id, Some((task_id, map_index)))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            StoreError::not_found(format!(
+                "task {task_id:?} (map index {map_index}) of DAG run {run_id:?} of {dag_id:?} not found"
+            ))
+        })?;
+    let extra: Option<(Option<String>, Option<String>, Option<String>, Option<i64>)> =
+        sqlx::query_as(
+            "SELECT ti.retry_reason, t.classpath, t.triggerer_id, ti.trigger_timeout \
+             FROM task_instance ti LEFT JOIN triggers t ON t.id = ti.trigger_id WHERE ti.id = $1",
+        )
+        .bind(ti.id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    let (reason, classpath, triggerer_id, trigger_timeout) = extra.unwrap_or_default();
     let history: Vec<TryRow> = sqlx::query_as(
         "SELECT try_number, state, start_date, end_date, hostname FROM task_instance_history \
              WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 \
@@ -440,13 +416,13 @@ pub async fn task_instance_page(
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    if row.try_number > 0 && tries.last().is_none_or(|t| t.try_number < row.try_number) {
+    if ti.try_number > 0 && tries.last().is_none_or(|t| t.try_number < ti.try_number) {
         tries.push(TryEntry {
-            try_number: row.try_number,
-            state,
-            start_date: row.start_date.map(from_micros),
-            end_date: row.end_date.map(from_micros),
-            hostname: row.hostname.clone(),
+            try_number: ti.try_number,
+            state: ti.state,
+            start_date: ti.start_date,
+            end_date: ti.end_date,
+            hostname: ti.hostname.clone(),
         });
     }
     let rendered: Option<String> = sqlx::query_scalar(
@@ -463,32 +439,20 @@ pub async fn task_instance_page(
         .map(|r| serde_json::from_str(&r))
         .transpose()
         .map_err(|e| corrupt("rendered_task_instance_fields", e.to_string()))?;
-    let deferred_on = match (state, row.classpath) {
+    let deferred_on = match (ti.state, classpath) {
         (Some(TaskInstanceState::Deferred), Some(classpath)) => Some(DeferredOn {
             classpath,
-            triggerer_id: row.triggerer_id,
-            timeout: row.trigger_timeout.map(from_micros),
+            triggerer_id,
+            timeout: trigger_timeout.map(from_micros),
         }),
         _ => None,
     };
     Ok(TaskInstancePage {
-        task_instance: TaskInstanceSummary {
-            id: Uuid::parse_str(&row.id).map_err(|e| corrupt("task_instance", e.to_string()))?,
-            task_id: task_id.to_owned(),
-            map_index,
-            state,
-            try_number: row.try_number,
-            max_tries: row.max_tries,
-            start_date: row.start_date.map(from_micros),
-            end_date: row.end_date.map(from_micros),
-            duration: row.duration,
-            operator: row.operator,
-            hostname: row.hostname,
-        },
+        task_instance: ti,
         tries,
         rendered_fields,
         deferred_on,
-        reason: row.retry_reason,
+        reason,
     })
 }
 

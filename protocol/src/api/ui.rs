@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{DagRunState, TaskInstanceState, UiRole};
+use crate::state::{TaskInstanceState, UiRole};
 
 /// `POST /airlock/ui/login`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,31 +99,13 @@ pub struct MappedCell {
     pub counts: BTreeMap<String, i64>,
 }
 
-/// One run (a column of the grid).
+/// One run (a column of the grid): the run as listings show it, and its cells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct GridRun {
-    /// Run id.
-    pub run_id: String,
-    /// State.
-    pub state: DagRunState,
-    /// Run type.
-    pub run_type: String,
-    /// Logical date.
-    #[serde(default, with = "crate::time::ts_opt")]
-    pub logical_date: Option<DateTime<Utc>>,
-    /// When it was created.
-    #[serde(with = "crate::time::ts")]
-    pub queued_at: DateTime<Utc>,
-    /// When it started running.
-    #[serde(default, with = "crate::time::ts_opt")]
-    pub start_date: Option<DateTime<Utc>>,
-    /// When it finished.
-    #[serde(default, with = "crate::time::ts_opt")]
-    pub end_date: Option<DateTime<Utc>>,
-    /// Its note.
-    #[serde(default)]
-    pub note: Option<String>,
+    /// The run.
+    #[serde(flatten)]
+    pub run: crate::api::RunListEntry,
     /// One state per task of `tasks`, in that order (null: no task instance, or not scheduled
     /// yet); a mapped task's is the most pressing state among its map indexes.
     pub states: Vec<Option<TaskInstanceState>>,
