@@ -29,6 +29,23 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// A bounded wait: when it ends, and the pace of the looks before.
+struct Patience {
+    deadline: Instant,
+    looks: tokio::time::Interval,
+}
+
+impl Patience {
+    fn new() -> Self {
+        let mut looks = tokio::time::interval(Duration::from_millis(100));
+        looks.reset();
+        Self {
+            deadline: Instant::now() + UI_WAIT,
+            looks,
+        }
+    }
+}
+
 /// An element of the page.
 #[derive(Debug, Clone)]
 pub struct Element(String);
@@ -70,7 +87,9 @@ impl Browser {
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + UI_WAIT;
+        let mut poll = tokio::time::interval(Duration::from_millis(50));
         loop {
+            poll.tick().await;
             let ready = http
                 .get(format!("{base}/status"))
                 .send()
@@ -81,7 +100,6 @@ impl Browser {
                 break;
             }
             assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let chromium = binary(&["chromium", "chromium-browser", "google-chrome"]);
@@ -173,12 +191,12 @@ impl Browser {
 
     /// Waits until an element matches the CSS selector and returns the first.
     pub async fn wait(&self, css: &str) -> Element {
-        let deadline = Instant::now() + UI_WAIT;
+        let mut wait = Patience::new();
         loop {
             if let Some(e) = self.find_all(css).await.into_iter().next() {
                 return e;
             }
-            self.check_deadline(deadline, &format!("an element matching {css:?}"))
+            self.check_deadline(&mut wait, &format!("an element matching {css:?}"))
                 .await;
         }
     }
@@ -189,14 +207,16 @@ impl Browser {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = Instant::now() + UI_WAIT;
+        let mut wait = Patience::new();
         while !condition().await {
-            self.check_deadline(deadline, what).await;
+            self.check_deadline(&mut wait, what).await;
         }
     }
 
-    async fn check_deadline(&self, deadline: Instant, what: &str) {
-        if Instant::now() >= deadline {
+    /// Panics (with a screenshot) once the wait is over; otherwise waits for the next look
+    /// (every tenth of a second).
+    async fn check_deadline(&self, wait: &mut Patience, what: &str) {
+        if Instant::now() >= wait.deadline {
             let shot = self.screenshot("timeout").await;
             panic!(
                 "timed out waiting for {what} at {} (screenshot: {})",
@@ -204,7 +224,7 @@ impl Browser {
                 shot.display()
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        wait.looks.tick().await;
     }
 
     /// Clicks an element.
@@ -216,7 +236,7 @@ impl Browser {
     /// Clicks the first element matching `css`, once there is one (again if the page redrew
     /// it between finding and clicking).
     pub async fn click_on(&self, css: &str) {
-        let deadline = Instant::now() + UI_WAIT;
+        let mut wait = Patience::new();
         loop {
             let e = self.wait(css).await;
             match self
@@ -225,7 +245,7 @@ impl Browser {
             {
                 Ok(_) => return,
                 Err(why) if why.contains("stale element") => {
-                    self.check_deadline(deadline, &format!("{css:?} to stay put"))
+                    self.check_deadline(&mut wait, &format!("{css:?} to stay put"))
                         .await
                 }
                 Err(why) => panic!("{why}"),

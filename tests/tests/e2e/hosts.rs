@@ -332,6 +332,7 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
     api.trigger("pooled_b", "p1").await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut most = 0i64;
+    let mut every_20ms = tokio::time::interval(Duration::from_millis(20));
     loop {
         let (held,): (i64,) = sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(pool_slots), 0) AS BIGINT) FROM task_instance \
@@ -348,7 +349,7 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
             break;
         }
         assert!(Instant::now() < deadline, "the pooled runs did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        every_20ms.tick().await;
     }
     assert_eq!(most, 3);
     let workers: i64 = sqlx::query_scalar(
