@@ -271,10 +271,15 @@ async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
 /// The port of a loopback `api-server serve` read from its log: the `address=127.0.0.1:<port>`
 /// field of its "serving" line (how supervising processes find a server bound to port 0).
 pub fn logged_loopback_port(log: &str) -> Option<u16> {
+    logged_port(log, "127.0.0.1")
+}
+
+/// The port of an `api-server serve` bound to `host` (an IP address), read from its log.
+pub fn logged_port(log: &str, host: &str) -> Option<u16> {
     // Text logs write `address=...`, JSON logs `"address":"..."`.
-    let at = ["address=127.0.0.1:", "\"address\":\"127.0.0.1:"]
+    let at = [format!("address={host}:"), format!("\"address\":\"{host}:")]
         .iter()
-        .find_map(|field| Some(log.find(field)? + field.len()))?;
+        .find_map(|field| Some(log.find(field.as_str())? + field.len()))?;
     log[at..]
         .split(|c: char| !c.is_ascii_digit())
         .next()?

@@ -28,8 +28,8 @@ type TryRow = (
 );
 /// A triggerer or executor: id, host, capacity, latest heartbeat, what it holds.
 type MemberRow = (String, Option<String>, Option<i64>, i64, i64);
-/// Why a try ended, and what it waits for: reason, trigger class path, triggerer, timeout.
-type WaitRow = (Option<String>, Option<String>, Option<String>, Option<i64>);
+/// What a deferred try waits for: trigger class path, triggerer, timeout.
+type WaitRow = (Option<String>, Option<String>, Option<i64>);
 /// A held trigger: id, class path, triggerer, and its task instance's DAG, run, task, index.
 type TriggerRow = (i64, String, Option<String>, String, String, String, i64);
 
@@ -386,14 +386,16 @@ pub async fn task_instance_page(
                 "task {task_id:?} (map index {map_index}) of DAG run {run_id:?} of {dag_id:?} not found"
             ))
         })?;
-    let extra: Option<WaitRow> = sqlx::query_as(
-        "SELECT ti.retry_reason, t.classpath, t.triggerer_id, ti.trigger_timeout \
-             FROM task_instance ti LEFT JOIN triggers t ON t.id = ti.trigger_id WHERE ti.id = $1",
+    let reason =
+        crate::control::try_reason(db, dag_id, run_id, task_id, map_index, ti.try_number).await?;
+    let waits: Option<WaitRow> = sqlx::query_as(
+        "SELECT t.classpath, t.triggerer_id, ti.trigger_timeout \
+         FROM task_instance ti LEFT JOIN triggers t ON t.id = ti.trigger_id WHERE ti.id = $1",
     )
     .bind(ti.id.to_string())
     .fetch_optional(db.pool())
     .await?;
-    let (reason, classpath, triggerer_id, trigger_timeout) = extra.unwrap_or_default();
+    let (classpath, triggerer_id, trigger_timeout) = waits.unwrap_or_default();
     let history: Vec<TryRow> = sqlx::query_as(
         "SELECT try_number, state, start_date, end_date, hostname FROM task_instance_history \
              WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 \

@@ -5,7 +5,6 @@
 //! already has: a WebDriver crate (fantoccini, thirtyfour) would add a TLS stack and a second
 //! HTTP client for talking to a driver on localhost.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -50,13 +49,6 @@ impl Patience {
 #[derive(Debug, Clone)]
 pub struct Element(String);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
 fn binary(names: &[&str]) -> String {
     names
         .iter()
@@ -75,7 +67,7 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile. `shots` is the
     /// directory screenshots of failures go to.
     pub async fn start(shots: PathBuf) -> Self {
-        let port = free_port();
+        let port = crate::process::free_port();
         let driver = Command::new(binary(&["chromedriver"]))
             .arg(format!("--port={port}"))
             // Its own process group: dropping the browser ends Chromium with the driver.

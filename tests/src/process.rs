@@ -20,6 +20,14 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
+/// A TCP port free on the loopback interface now (for a process told which port to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
 /// Polls `condition` every few milliseconds until it yields a value or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

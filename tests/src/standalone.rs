@@ -221,6 +221,33 @@ impl Standalone {
             .trim()
             .to_owned()
     }
+    /// Runs `airlock <args>` against it with `input` on stdin (`--password-stdin`).
+    pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> CliOutput {
+        use std::io::Write;
+        let mut child = Command::new(bin_path("airlock"))
+            .args(args)
+            .env("AIRLOCK_HOME", &self.home)
+            .env_remove("AIRLOCK_API_URL")
+            .env_remove("AIRLOCK_ADMIN_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run airlock: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .unwrap_or_else(|e| panic!("cannot write airlock's stdin: {e}"));
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("cannot wait for airlock: {e}"));
+        CliOutput {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 
     /// Runs `airlock <args>` against it.
     pub fn cli(&self, args: &[&str]) -> CliOutput {

@@ -52,12 +52,7 @@ impl Replica {
             .expect("spawn api-server");
         let port = wait_for(Duration::from_secs(30), "a replica to listen", || {
             let text = std::fs::read_to_string(&log).ok()?;
-            let at = text.find(&format!("address={address}:"))? + address.len() + 9;
-            text[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse::<u16>()
-                .ok()
+            airlock_api_server::server::logged_port(&text, address)
         });
         Self {
             child,

@@ -59,13 +59,6 @@ async fn metrics_after_a_run_match_what_runs_show_says() {
     assert!(passes >= 1.0, "{text}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 async fn scrape(addr: &str) -> Option<String> {
     reqwest::get(format!("http://{addr}/metrics"))
         .await
@@ -82,7 +75,7 @@ async fn workers_and_triggerers_serve_their_own_metrics() {
     use std::time::Duration;
 
     use airlock_e2e::Stack;
-    use airlock_e2e::process::eventually;
+    use airlock_e2e::process::{eventually, free_port};
     use airlock_e2e::standalone::{WorkerProcess, airlock_cli};
 
     let stack = Stack::start(Backend::Sqlite).await.expect("sqlite");

@@ -2,7 +2,6 @@
 //! and Connections; what the CLI says (and exits with) when something is wrong; the lock on
 //! the data directory.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -193,32 +192,6 @@ on_both_backends!(
     }
 );
 
-/// Runs `airlock <args>` against `a` with `input` on stdin.
-fn cli_with_stdin(a: &Standalone, args: &[&str], input: &str) -> CliOutput {
-    let mut child = Command::new(bin_path("airlock"))
-        .args(args)
-        .env("AIRLOCK_HOME", &a.home)
-        .env_remove("AIRLOCK_API_URL")
-        .env_remove("AIRLOCK_ADMIN_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run airlock");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait for airlock");
-    CliOutput {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// Every file under `dir`, as text (lossy).
 fn all_text_under(dir: &std::path::Path) -> String {
     let mut text = String::new();
@@ -264,8 +237,7 @@ async fn variables_and_connections_from_the_cli_never_show_a_password() {
     run(&["vars", "delete", "region"], 0);
     run(&["vars", "get", "region"], 3);
 
-    let out = cli_with_stdin(
-        &a,
+    let out = a.cli_with_stdin(
         &[
             "conns",
             "set",

@@ -2,12 +2,9 @@
 //! triggering and watching a run, reading a log, clearing a task, pausing, and a viewer who can
 //! see but not act. A failing test leaves a screenshot in `target/tmp/ui-screenshots`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use airlock_e2e::browser::Browser;
-use airlock_e2e::process::bin_path;
 use airlock_e2e::{Backend, Standalone};
 use serde_json::{Value, json};
 
@@ -15,25 +12,12 @@ const VIEWER: (&str, &str) = ("vera", "viewer-password-1");
 
 /// Runs `airlock users set <name> --role <role> --password-stdin` (the CLI path users take).
 fn set_user(a: &Standalone, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(bin_path("airlock"))
-        .args(["users", "set", name, "--role", role, "--password-stdin"])
-        .env("AIRLOCK_HOME", &a.home)
-        .env_remove("AIRLOCK_API_URL")
-        .env_remove("AIRLOCK_ADMIN_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("airlock users set");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write the password");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{out:?}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(password));
+    let out = a.cli_with_stdin(
+        &["users", "set", name, "--role", role, "--password-stdin"],
+        &format!("{password}\n"),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!out.stdout.contains(password));
 }
 
 async fn sign_in(b: &Browser, user: &str, password: &str) {
