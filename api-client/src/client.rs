@@ -27,6 +27,22 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
+/// An error and its causes, outermost first: reqwest's own message ("error sending request")
+/// hides why (refused, a certificate not trusted, ...).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Escapes one path segment.
 pub(crate) fn seg(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
@@ -58,6 +74,31 @@ impl ClientConfig {
     }
 }
 
+/// One API call as an observer sees it: all its attempts, from the first to the answer.
+#[derive(Debug)]
+pub struct CallRecord<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path under the base URL.
+    pub path: &'a str,
+    /// When the first attempt started.
+    pub started: std::time::SystemTime,
+    /// When the answer (or the last failure) came.
+    pub ended: std::time::SystemTime,
+    /// The answer's status, if one came.
+    pub status: Option<u16>,
+    /// Attempts made (more than one when retried).
+    pub attempts: u32,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Told of every API call a client makes (the supervisor's trace records them as spans).
+pub trait CallObserver: Send + Sync {
+    /// `call` ended (successfully or not).
+    fn finished(&self, call: &CallRecord<'_>);
+}
+
 /// A client bound to one API server and one (refreshing) token.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -65,6 +106,7 @@ pub struct ApiClient {
     base: String,
     token: Arc<RwLock<String>>,
     cfg: ClientConfig,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -78,6 +120,7 @@ impl std::fmt::Debug for ApiClient {
 
 /// A successful answer.
 pub(crate) struct Answer {
+    pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
 }
@@ -91,7 +134,8 @@ impl ApiClient {
                 "API URL must be http(s)://..., got {base:?}"
             )));
         }
-        let http = reqwest::Client::builder()
+        let http = airlock_process::http::client_builder()
+            .map_err(|e| ClientError::Config(e.to_string()))?
             .timeout(cfg.timeout)
             .user_agent(cfg.user_agent.clone())
             .pool_max_idle_per_host(4)
@@ -102,7 +146,14 @@ impl ApiClient {
             base,
             token: Arc::new(RwLock::new(token.into())),
             cfg,
+            observer: None,
         })
+    }
+
+    /// This client, telling `observer` of every call (clones made from it afterwards too).
+    pub fn observed_by(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// A client sharing this one's connection pool and token whose attempts may take `timeout`
@@ -141,20 +192,38 @@ impl ApiClient {
         body: Option<Vec<u8>>,
     ) -> Result<Answer, ClientError> {
         let url = format!("{}{}", self.base, path);
+        let started = std::time::SystemTime::now();
         let mut backoff: Option<Backoff> = None;
-        loop {
+        let mut attempts = 0u32;
+        let result = loop {
+            attempts = attempts.saturating_add(1);
             match self.attempt(&method, &url, path, query, body.clone()).await {
                 Err(e) if e.is_retryable() => {
                     let b = backoff.get_or_insert_with(|| self.cfg.retry.start());
                     let Some(delay) = b.next_delay() else {
-                        return Err(e);
+                        break Err(e);
                     };
                     tracing::warn!(%method, path, failing_for = ?b.elapsed(), error = %e, "API call failed; retrying");
                     tokio::time::sleep(delay).await;
                 }
-                other => return other,
+                other => break other,
             }
+        };
+        if let Some(observer) = &self.observer {
+            observer.finished(&CallRecord {
+                method: method.as_str(),
+                path,
+                started,
+                ended: std::time::SystemTime::now(),
+                status: match &result {
+                    Ok(answer) => Some(answer.status),
+                    Err(e) => e.status(),
+                },
+                attempts,
+                error: result.as_ref().err().map(ToString::to_string),
+            });
         }
+        result
     }
 
     async fn attempt(
@@ -183,7 +252,7 @@ impl ApiClient {
         let resp = req.send().await.map_err(|e| ClientError::Transport {
             method: method.to_string(),
             path: path.to_owned(),
-            message: e.to_string(),
+            message: with_causes(&e),
             kind: if e.is_connect() {
                 "connect"
             } else if e.is_timeout() {
@@ -220,6 +289,7 @@ impl ApiClient {
             });
         }
         Ok(Answer {
+            status: status.as_u16(),
             headers,
             body: bytes.to_vec(),
         })

@@ -15,6 +15,6 @@ mod operate;
 mod routes;
 
 pub use airlock_process::backoff::{Backoff, DEFAULT_OUTAGE_BUDGET, RetryPolicy};
-pub use client::{ApiClient, ClientConfig};
+pub use client::{ApiClient, CallObserver, CallRecord, ClientConfig};
 pub use error::ClientError;
 pub use routes::TiQuery;

@@ -124,6 +124,20 @@ pub struct ServeArgs {
     /// Web-UI settings.
     #[command(flatten)]
     pub ui: UiArgs,
+    /// HTTPS settings.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// HTTPS: with both a certificate and a key the server speaks only TLS.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain (the server's first); serve HTTPS.
+    #[arg(long, env = "AIRLOCK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "AIRLOCK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The web UI (served under `/ui/`).

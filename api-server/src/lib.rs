@@ -26,6 +26,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod task_logs;
+pub mod tls;
 pub mod ui;
 pub mod version;
 

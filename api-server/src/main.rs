@@ -156,6 +156,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(
         address = %listener.local_addr()?,
         database = %redact(&args.db.url()),
+        tls = args.tls.tls_cert.is_some(),
         "serving the Task Execution API under /execution"
     );
     server

@@ -51,11 +51,13 @@ impl Notifier {
         hub: Hub,
         cipher: Arc<SecretCipher>,
         env_secrets: Arc<EnvSecrets>,
-    ) -> reqwest::Result<Self> {
-        let http = reqwest::Client::builder()
+    ) -> Result<Self, String> {
+        let http = airlock_process::http::client_builder()
+            .map_err(|e| e.to_string())?
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("airlock-notifier/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             db,
             hub,

@@ -134,7 +134,7 @@ fn message(p: &Pending, mail: &Mail) -> Result<Message, String> {
 pub async fn send(p: &Pending, conn: &ConnectionResponse) -> Result<(), String> {
     let mail = Mail::from_connection(conn)?;
     let msg = message(p, &mail)?;
-    // Plain SMTP to the configured relay; builds with `tls` could negotiate STARTTLS.
+    // Plain SMTP to the configured relay (a local MTA relays onwards); no STARTTLS yet.
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mail.host)
         .port(mail.port)
         .timeout(Some(SMTP_TIMEOUT));

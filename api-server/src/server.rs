@@ -32,6 +32,9 @@ pub enum StartError {
     /// An `AIRLOCK_VAR_*` or `AIRLOCK_CONN_*` variable cannot be read.
     #[error(transparent)]
     EnvSecret(#[from] crate::env_secrets::EnvSecretError),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
     Home {
@@ -79,6 +82,7 @@ pub struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     relay: Option<Relay>,
     scheduler: Option<SchedulerSettings>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// How long a stopping server waits for open connections to finish their requests.
@@ -141,6 +145,10 @@ impl Server {
             stop,
             relay,
             scheduler: (!args.scheduler.no_scheduler).then(|| args.scheduler.settings()),
+            tls: match (&args.tls.tls_cert, &args.tls.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+                _ => None,
+            },
         })
     }
 
@@ -238,10 +246,36 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
+            let Some(tls) = self.tls.clone() else {
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
+                continue;
+            };
+            // The handshake runs in the connection's own task (a slow client never holds the
+            // accept loop) and gets the header-read timeout, like the request after it.
+            let (http, watcher) = (http.clone(), graceful.watcher());
+            let handshake_timeout = limits.header_read_timeout;
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
+                let stream = match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 drop(permit);

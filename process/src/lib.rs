@@ -7,9 +7,11 @@
 //!   one JSON object per line with `AIRLOCK_LOG_FORMAT=json`;
 //! * [`shutdown_signal`]: SIGTERM or SIGINT;
 //! * [`take_env`]: secrets passed in the environment, taken out of it;
-//! * [`backoff`]: the one retry policy (exponential delays with jitter, a wall-time budget).
+//! * [`backoff`]: the one retry policy (exponential delays with jitter, a wall-time budget);
+//! * [`http`]: HTTP clients, with TLS (rustls) and the trusted certificates.
 
 pub mod backoff;
+pub mod http;
 
 use std::io::IsTerminal;
 

@@ -61,6 +61,7 @@ pub fn serve_args(db: &TestDatabase) -> ServeArgs {
         connections: Default::default(),
         secrets: Default::default(),
         ui: Default::default(),
+        tls: Default::default(),
     }
 }
 
@@ -90,7 +91,7 @@ impl TestApi {
         }));
         Some(Self {
             base: format!("http://{addr}/execution"),
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
             state,
             args,
             shutdown: Some(tx),

@@ -76,7 +76,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start chromedriver: {e}"));
-        let http = reqwest::Client::new();
+        let http = crate::http_client();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + UI_WAIT;
         let mut poll = tokio::time::interval(Duration::from_millis(50));

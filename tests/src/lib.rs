@@ -14,6 +14,7 @@ pub mod netns;
 pub mod process;
 pub mod stack;
 pub mod standalone;
+pub mod tls;
 
 pub use api::TestApi;
 pub use db::{Backend, TestDatabase};
@@ -46,4 +47,12 @@ macro_rules! on_both_backends {
             }
         }
     };
+}
+
+/// A plain HTTP client for tests, built like Airlock's own (rustls, `AIRLOCK_CA_CERT`).
+pub fn http_client() -> reqwest::Client {
+    airlock_process::http::client_builder()
+        .unwrap_or_else(|e| panic!("an HTTP client: {e}"))
+        .build()
+        .unwrap_or_else(|e| panic!("an HTTP client: {e}"))
 }

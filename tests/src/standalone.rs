@@ -190,7 +190,7 @@ impl Standalone {
             Duration::from_secs(60),
             "the bundles' DAGs to be registered",
             || {
-                let out = airlock_cli(&self.home, &["dags", "list"], &[]);
+                let out = self.cli(&["dags", "list"]);
                 (out.code == Some(0) && out.stdout.contains("rules") && out.stdout.contains("etl"))
                     .then_some(())
             },
@@ -210,7 +210,7 @@ impl Standalone {
         wait_for(
             Duration::from_secs(60),
             "airlock standalone to serve again",
-            || (airlock_cli(&self.home, &["dags", "list"], &[]).code == Some(0)).then_some(()),
+            || (self.cli(&["dags", "list"]).code == Some(0)).then_some(()),
         );
     }
 
@@ -249,9 +249,15 @@ impl Standalone {
         }
     }
 
-    /// Runs `airlock <args>` against it.
+    /// Runs `airlock <args>` against it, with the extra environment it was started with (a CA
+    /// certificate, say).
     pub fn cli(&self, args: &[&str]) -> CliOutput {
-        airlock_cli(&self.home, args, &[])
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        airlock_cli(&self.home, args, &env)
     }
 
     /// Triggers `dag_id` with `conf` and waits for the run to end (`--wait`); returns the CLI

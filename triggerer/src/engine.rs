@@ -423,6 +423,7 @@ pub async fn run(
     cfg: TriggererConfig,
     registry: TriggerRegistry,
     client: ApiClient,
+    http: reqwest::Client,
     id: String,
     metrics: crate::metrics::TriggererMetrics,
     mut stop: watch::Receiver<bool>,
@@ -542,7 +543,7 @@ pub async fn run(
         metrics,
         report: report_tx,
         msgs: msgs_tx,
-        http: reqwest::Client::new(),
+        http,
     };
     let engine = tokio::spawn(async move {
         let far = Instant::now() + FAR;
@@ -609,7 +610,10 @@ mod tests {
             run_id: "r".into(),
             task_id: "t".into(),
             map_index: -1,
-            http: reqwest::Client::new(),
+            http: airlock_process::http::client_builder()
+                .expect("client builder")
+                .build()
+                .expect("client"),
         };
         let err = run_caught(Box::new(Panics), ctx).await.unwrap_err();
         assert_eq!(err.message, "the trigger panicked: boom");

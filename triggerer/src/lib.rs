@@ -75,6 +75,9 @@ pub enum StartError {
     /// The API client cannot be built.
     #[error(transparent)]
     Client(#[from] airlock_api_client::ClientError),
+    /// The HTTP client of HTTP-poll triggers cannot be built.
+    #[error(transparent)]
+    Http(#[from] airlock_process::http::HttpClientError),
     /// The metrics address cannot be listened on.
     #[error("cannot serve metrics on {0}: {1}")]
     Metrics(std::net::SocketAddr, std::io::Error),
@@ -180,7 +183,13 @@ impl Triggerer {
                 },
             ));
         }
-        engine::run(cfg, self.registry, client, id, metrics, stop).await?;
+        // HTTP-poll triggers' own client: no API token, its own pool.
+        let http = airlock_process::http::client_builder()?
+            .build()
+            .map_err(|e| {
+                StartError::Client(airlock_api_client::ClientError::Config(e.to_string()))
+            })?;
+        engine::run(cfg, self.registry, client, http, id, metrics, stop).await?;
         Ok(())
     }
 

@@ -145,7 +145,7 @@ async fn one_backend(
     rows: &mut Vec<Vec<String>>,
 ) -> anyhow::Result<f64> {
     let server = Server::start(home, url, &[]).await?;
-    let http = reqwest::Client::builder()
+    let http = airlock_process::http::client_builder()?
         .pool_max_idle_per_host(CLIENTS)
         .timeout(Duration::from_secs(30))
         .build()?;

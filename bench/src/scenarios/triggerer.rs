@@ -199,7 +199,7 @@ async fn timers(root: &Path, n: usize) -> anyhow::Result<(f64, f64, f64, f64)> {
 async fn pickup(root: &Path, n: usize) -> anyhow::Result<Vec<f64>> {
     let server = Server::start(&root.join("pickup"), None, &[]).await?;
     let _triggerer = start_triggerer(&server, 1000)?;
-    let http = reqwest::Client::new();
+    let http = airlock_e2e::http_client();
     let spec: RunSpec = serde_json::from_value(json!({"dag_id": "p", "run_id": "r",
         "tasks": (0..n).map(|i| json!({"task_id": "t", "map_index": i})).collect::<Vec<_>>()}))?;
     let created = create_run(&server.db, &spec, store::now()).await?;

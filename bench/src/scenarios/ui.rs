@@ -41,7 +41,7 @@ pub async fn run(root: &Path, tasks: usize, runs: usize) -> anyhow::Result<Secti
     let home = root.join("ui");
     let server = Server::start(&home, None, &[]).await?;
     register(&server, tasks).await?;
-    let http = reqwest::Client::new();
+    let http = airlock_e2e::http_client();
     let admin = server.tokens.issue("bench", Scope::Admin, None);
     for i in 0..runs {
         let r = http

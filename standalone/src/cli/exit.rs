@@ -66,7 +66,7 @@ pub fn report(e: &anyhow::Error, conn: Option<&ControlArgs>) -> u8 {
     match ce {
         ClientError::Transport { message, .. } => {
             match conn {
-                Some(conn) => eprintln!("error: {}", unreachable(conn)),
+                Some(conn) => eprintln!("error: {} (why: {message})", unreachable(conn)),
                 None => eprintln!("error: the Airlock API cannot be reached: {message}"),
             }
             UNREACHABLE

@@ -55,7 +55,12 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
         .context("cannot start the API server")?;
     let listener = listen(a.serve.bind, &home).await?;
     let addr = listener.local_addr()?;
-    let api_url = format!("http://{addr}/execution");
+    let scheme = if a.serve.tls.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let api_url = format!("{scheme}://{addr}/execution");
     let tokens = server.state().tokens.clone();
     let admin = tokens.issue("airlock-standalone", Scope::Admin, Some(ADMIN_TOKEN_TTL));
     let triggerer_token = tokens.issue("standalone-triggerer", Scope::Triggerer, None);
@@ -68,7 +73,7 @@ pub async fn run(a: StandaloneArgs) -> anyhow::Result<u8> {
     {
         write_private(&password_file, &password)?;
     }
-    let ui_url = format!("http://{addr}/ui/");
+    let ui_url = format!("{scheme}://{addr}/ui/");
 
     let (stop_server, server_stopping) = watch::channel(false);
     let server_task = tokio::spawn(server.serve(listener, async move {

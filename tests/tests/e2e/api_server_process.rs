@@ -94,7 +94,7 @@ fn start_try(base: &str, ti: &str, token: &str) {
         .build()
         .unwrap();
     let status = rt.block_on(async {
-        reqwest::Client::new()
+        airlock_e2e::http_client()
             .patch(format!("{base}/task-instances/{ti}/run"))
             .bearer_auth(token)
             .json(
@@ -116,7 +116,7 @@ fn get_json(url: &str, token: &str) -> Value {
         .build()
         .unwrap();
     rt.block_on(async {
-        reqwest::Client::new()
+        airlock_e2e::http_client()
             .get(url)
             .bearer_auth(token)
             .send()

@@ -17,5 +17,6 @@ mod shipped_logs;
 mod slow_clients;
 mod standalone;
 mod supervisor;
+mod tls;
 mod triggerer;
 mod ui;

@@ -27,7 +27,7 @@ impl Replica {
         Self {
             server,
             token,
-            http: reqwest::Client::new(),
+            http: airlock_e2e::http_client(),
         }
     }
 

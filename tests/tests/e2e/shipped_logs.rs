@@ -81,7 +81,7 @@ on_both_backends!(
             "{}/airlock/control/dags/sleeper/runs/S1/tasks/sleep/logs",
             stack.server.base
         );
-        let http = reqwest::Client::new();
+        let http = airlock_e2e::http_client();
         eventually(
             Duration::from_secs(60),
             "the running task's first lines",

@@ -222,7 +222,7 @@ on_both_backends!(
             },
         )
         .unwrap();
-        let http = reqwest::Client::new();
+        let http = airlock_e2e::http_client();
         // Far enough that both triggerers have started (and claimed) before anything fires.
         let moment = soon(10);
         let base = stack.server.base.clone();
