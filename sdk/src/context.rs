@@ -106,6 +106,17 @@ impl<'a> Context<'a> {
         self.startup.ti.try_number
     }
 
+    /// The W3C `traceparent` of this try's span when the supervisor traces tries (OpenTelemetry):
+    /// spans task code starts with it as their parent nest under the try.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.startup
+            .ti
+            .context_carrier
+            .as_ref()?
+            .get("traceparent")?
+            .as_str()
+    }
+
     /// Sends any request to the supervisor (for messages the helpers below do not cover).
     pub fn request(&mut self, msg: impl Into<ToSupervisor>) -> Result<Option<ToTask>, TaskError> {
         Ok(self.comms.request(msg)?)

@@ -124,6 +124,7 @@ fn startup_details(
     bundle: &str,
     host: &str,
     ctx: TIRunContext,
+    traceparent: Option<String>,
 ) -> StartupDetails {
     StartupDetails {
         ti: TaskInstance {
@@ -135,7 +136,12 @@ fn startup_details(
             dag_version_id: d.dag_version_id,
             map_index: d.map_index,
             hostname: Some(host.to_owned()),
-            context_carrier: None,
+            context_carrier: traceparent.map(|tp| {
+                airlock_protocol::api::JsonObject::from_iter([(
+                    "traceparent".to_owned(),
+                    serde_json::Value::String(tp),
+                )])
+            }),
             queue: d.queue.clone(),
         },
         dag_rel_path: d.dag_rel_path.clone().unwrap_or_default(),
@@ -218,7 +224,12 @@ pub async fn run(
         retry: RetryPolicy::outage(cfg.outage_budget),
         ..ClientConfig::new(cfg.api_url.clone())
     };
-    let client = ApiClient::new(client_cfg, token).map_err(SupervisorError::Client)?;
+    let trace = crate::trace::Exporter::from_env()
+        .map(|exporter| Arc::new(crate::trace::TryTrace::start(exporter)));
+    let mut client = ApiClient::new(client_cfg, token).map_err(SupervisorError::Client)?;
+    if let Some(t) = &trace {
+        client = client.observed_by(t.clone());
+    }
     let details = client
         .task_instance_details(ti_id)
         .await
@@ -352,7 +363,13 @@ pub async fn run(
         log.capture(runner.logs, Source::Structured),
     ];
     let (mut requests, responses) = crate::channel::open(runner.requests, cfg.max_frame_bytes);
-    let startup = startup_details(&details, &bundle, &host, ctx);
+    let startup = startup_details(
+        &details,
+        &bundle,
+        &host,
+        ctx,
+        trace.as_ref().map(|t| t.traceparent()),
+    );
     // Queued (never blocks): a runner that does not read it is stopped like any other.
     let _ = responses.send(ResponseFrame {
         id: 0,
@@ -565,6 +582,24 @@ pub async fn run(
     drop(log);
     if let Err(e) = writer.finish().await {
         tracing::error!(error = %e, "could not finish writing the task log");
+    }
+    if let Some(t) = trace {
+        let d = &details;
+        t.export(
+            &format!("try {}.{}", d.dag_id, d.task_id),
+            &[
+                ("airlock.dag_id", d.dag_id.clone().into()),
+                ("airlock.run_id", d.run_id.clone().into()),
+                ("airlock.task_id", d.task_id.clone().into()),
+                ("airlock.map_index", d.map_index.into()),
+                ("airlock.try_number", d.try_number.into()),
+                ("airlock.task_instance_id", ti_id.to_string().into()),
+                ("airlock.outcome", outcome.to_string().into()),
+                ("host.name", identity().0.into()),
+            ],
+            matches!(outcome, Outcome::Done(_) | Outcome::Parked(_)),
+        )
+        .await;
     }
     Ok(RunReport {
         outcome,

@@ -16,6 +16,10 @@ fn ok(_: &mut Context<'_>) -> TaskResult {
     Ok(json!({"ok": true}))
 }
 
+fn report_traceparent(ctx: &mut Context<'_>) -> TaskResult {
+    Ok(json!({ "traceparent": ctx.traceparent() }))
+}
+
 fn produce(ctx: &mut Context<'_>) -> TaskResult {
     ctx.xcom_push("extra", &json!({"side": "channel"}))?;
     Ok(json!([1, 2, 3]))
@@ -761,6 +765,7 @@ fn main() -> std::process::ExitCode {
         .dag(map_edges())
         .dag(Dag::new("isolation").task(Task::new("probe", probe_isolation)))
         .dag(Dag::new("one").task(Task::new("ok", ok)))
+        .dag(Dag::new("traced").task(Task::new("report", report_traceparent)))
         .dag(called_back())
         .dag(
             Dag::new("mailed")

@@ -18,5 +18,6 @@ mod slow_clients;
 mod standalone;
 mod supervisor;
 mod tls;
+mod traces;
 mod triggerer;
 mod ui;
