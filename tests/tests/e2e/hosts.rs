@@ -198,7 +198,7 @@ fn start_worker(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_logs() {
-    let hosts = Hosts::create(3);
+    let hosts = Hosts::create(4);
     let database = TestDatabase::create(Backend::Postgres)
         .await
         .expect("this test needs PostgreSQL: set AIRLOCK_TEST_PG_URL");
@@ -220,7 +220,7 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
     let gpu_token = mint(&home_a, &url, "executor", "w-gpu");
     let triggerer_token = mint(&home_a, &url, "triggerer", "t-1");
     let api = Api {
-        http: reqwest::Client::new(),
+        http: airlock_e2e::http_client(),
         base: b.base.clone(),
         admin: admin.clone(),
     };
@@ -400,21 +400,54 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
     wait_success(&db, "etl", "after-leader").await;
     assert!(b.leads());
 
-    // The default worker's host dies mid-task: the try fails at the heartbeat timeout, once.
+    // A second worker for `default` on its own host. The host of whichever worker runs the
+    // sleeper dies mid-task: the try fails at the heartbeat timeout, once, and the queue's work
+    // goes on on the surviving host.
+    let _second = start_worker(
+        &hosts,
+        3,
+        &root,
+        &bundles,
+        &b.base,
+        &admin,
+        "w-default-2",
+        "default",
+    );
+    eventually(
+        Duration::from_secs(60),
+        "the second default worker",
+        || async {
+            let alive: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM executor WHERE id = 'w-default-2'")
+                    .fetch_one(db.pool())
+                    .await
+                    .ok()?;
+            (alive == 1).then_some(())
+        },
+    )
+    .await;
     api.trigger("sleeper", "s1").await;
-    eventually(Duration::from_secs(60), "the sleeper to run", || async {
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM task_instance WHERE dag_id = 'sleeper' AND run_id = 's1'",
+    let holder = eventually(Duration::from_secs(60), "the sleeper to run", || async {
+        let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT state, queued_by FROM task_instance WHERE dag_id = 'sleeper' AND run_id = 's1'",
         )
         .fetch_optional(db.pool())
         .await
         .ok()
-        .flatten()
         .flatten();
-        (state.as_deref() == Some("running")).then_some(())
+        match row {
+            Some((Some(state), Some(by))) if state == "running" => Some(by),
+            _ => None,
+        }
     })
     .await;
-    hosts.kill_host(0);
+    let (dead_host, survivor) = match holder.as_str() {
+        "w-default" => (0, "w-default-2"),
+        "w-default-2" => (3, "w-default"),
+        other => panic!("the sleeper runs on {other}"),
+    };
+    hosts.kill_host(dead_host);
+    api.trigger("etl", "after-host-death").await;
     let state = eventually(
         Duration::from_secs(60),
         "the dead host's try to fail",
@@ -433,4 +466,17 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
     .await
     .expect("try");
     assert_eq!(tries, 1, "nothing ran twice");
+    wait_success(&db, "etl", "after-host-death").await;
+    let ran_on: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT queued_by, try_number FROM task_instance \
+         WHERE dag_id = 'etl' AND run_id = 'after-host-death'",
+    )
+    .fetch_all(db.pool())
+    .await
+    .expect("claims");
+    assert_eq!(ran_on.len(), 3);
+    for (by, try_number) in ran_on {
+        assert_eq!(by.as_deref(), Some(survivor));
+        assert_eq!(try_number, 1, "nothing ran twice");
+    }
 }
