@@ -24,7 +24,8 @@ struct Cli {
     /// Where to write the Markdown report.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: std::path::PathBuf,
-    /// Run only these scenarios (comms, per-task, api, triggerer, standalone, schedules, ui).
+    /// Run only these scenarios (comms, per-task, api, triggerer, standalone, schedules, ui,
+    /// cluster).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Timer counts for the triggerer scenario (default 10000,100000; smoke 200).
@@ -119,6 +120,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         step("web UI");
         let (tasks, runs) = if smoke { (100, 5) } else { (1000, 50) };
         sections.push(scenarios::ui::run(root.path(), tasks, runs).await?);
+    }
+    if want("cluster") {
+        step("several workers");
+        let sizes = if smoke {
+            scenarios::cluster::Sizes {
+                claims_per_executor: 4,
+                ship_for: Duration::from_millis(300),
+                wide_dag: "wide50",
+            }
+        } else {
+            scenarios::cluster::Sizes {
+                claims_per_executor: 200,
+                ship_for: Duration::from_secs(10),
+                wide_dag: "wide1000",
+            }
+        };
+        sections.push(scenarios::cluster::run(root.path(), &sizes).await?);
     }
     let command = if smoke {
         "airlock-bench --smoke".to_owned()
