@@ -92,6 +92,16 @@ impl Hosts {
         cmd
     }
 
+    /// Unplugs host `i`'s network cable: its processes live on but reach nothing.
+    pub fn unplug(&self, i: usize) {
+        ip(&["link", "set", &format!("{}v{i}", self.tag), "down"]);
+    }
+
+    /// Plugs host `i`'s cable back in.
+    pub fn plug(&self, i: usize) {
+        ip(&["link", "set", &format!("{}v{i}", self.tag), "up"]);
+    }
+
     /// SIGKILLs every process on host `i`, as a power cut would.
     pub fn kill_host(&self, i: usize) {
         let out = Command::new("ip")

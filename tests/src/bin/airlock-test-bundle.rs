@@ -16,6 +16,27 @@ fn ok(_: &mut Context<'_>) -> TaskResult {
     Ok(json!({"ok": true}))
 }
 
+/// Prints `conf.per_sec` lines a second on stdout for `conf.secs` seconds; returns the count.
+fn chatty(ctx: &mut Context<'_>) -> TaskResult {
+    let conf = ctx.conf();
+    let num = |k: &str, default: u64| conf.get(k).and_then(Value::as_u64).unwrap_or(default);
+    let (secs, per_sec) = (
+        num("secs", 5).min(600),
+        num("per_sec", 100).clamp(1, 10_000),
+    );
+    let lines = secs * per_sec;
+    let pace = Duration::from_secs(1) / per_sec as u32;
+    let started = std::time::Instant::now();
+    for i in 0..lines {
+        println!("chatty line {i}");
+        // Paced against the start, so that slow writes do not stretch the task.
+        if let Some(wait) = (pace * (i as u32 + 1)).checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    Ok(json!({ "lines": lines }))
+}
+
 fn report_traceparent(ctx: &mut Context<'_>) -> TaskResult {
     Ok(json!({ "traceparent": ctx.traceparent() }))
 }
@@ -766,6 +787,7 @@ fn main() -> std::process::ExitCode {
         .dag(Dag::new("isolation").task(Task::new("probe", probe_isolation)))
         .dag(Dag::new("one").task(Task::new("ok", ok)))
         .dag(Dag::new("traced").task(Task::new("report", report_traceparent)))
+        .dag(Dag::new("chatty").task(Task::new("talk", chatty)))
         .dag(called_back())
         .dag(
             Dag::new("mailed")

@@ -41,11 +41,17 @@ struct Replica {
 
 impl Replica {
     fn start(home: &Path, url: &str, address: &str) -> Self {
+        Self::start_with(home, url, address, &[])
+    }
+
+    /// A replica with `overrides` of [`server_env`].
+    fn start_with(home: &Path, url: &str, address: &str, overrides: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(home).expect("home");
         let log = home.join("api-server.log");
         let child = Command::new(bin_path("api-server"))
             .args(["serve", "--bind", &format!("{address}:0")])
             .envs(server_env(home, url))
+            .envs(overrides.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -479,4 +485,153 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
         assert_eq!(by.as_deref(), Some(survivor));
         assert_eq!(try_number, 1, "nothing ran twice");
     }
+}
+
+/// A worker's host loses its network for a minute while its task runs: the task finishes during
+/// the outage, its supervisor reports the result when the network is back (one try, success),
+/// and the log lines its bounded buffer could not hold are dropped with a counted warning in
+/// the shipped log, never blocking the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_off_for_a_minute_reports_its_tasks_when_it_is_back() {
+    const OUTAGE: Duration = Duration::from_secs(60);
+    let hosts = Hosts::create(1);
+    let database = TestDatabase::create(Backend::Sqlite)
+        .await
+        .unwrap_or_else(|| panic!("sqlite is always available"));
+    let root = database.dir.path().to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod: {e}"));
+    let bundles = bundles_dir(&root.join("shared"));
+    std::fs::set_permissions(&bundles, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod: {e}"));
+    let url = database.url().to_owned();
+    // Task heartbeats may stop for longer than the outage without the try being given up.
+    let api_host = Replica::start_with(
+        &root.join("api"),
+        &url,
+        &hosts.gateway(),
+        &[("AIRLOCK_TASK_HEARTBEAT_TIMEOUT", "300")],
+    );
+    let admin = mint(&root.join("api"), &url, "admin", "ops");
+    let api = Api {
+        http: airlock_e2e::http_client(),
+        base: api_host.base.clone(),
+        admin: admin.clone(),
+    };
+    let _worker = start_worker(
+        &hosts,
+        0,
+        &root,
+        &bundles,
+        &api_host.base,
+        &admin,
+        "w-1",
+        "default",
+    );
+    let db = airlock_store::Db::connect(&url, 2)
+        .await
+        .unwrap_or_else(|e| panic!("db: {e}"));
+    eventually(Duration::from_secs(60), "the chatty DAG", || async {
+        let (_, list) = api
+            .call(reqwest::Method::GET, "/airlock/control/dags", &admin, None)
+            .await;
+        list["dags"]
+            .as_array()?
+            .iter()
+            .any(|d| d["dag_id"] == "chatty")
+            .then_some(())
+    })
+    .await;
+    // 300 lines a second for 30 s: the 25 s of it inside the outage overflow the shipping
+    // buffer (4096 lines); the task ends during the outage.
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/airlock/control/dags/chatty/runs",
+            &admin,
+            Some(json!({"run_id": "c1", "conf": {"secs": 30, "per_sec": 300}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let logs = "/airlock/control/dags/chatty/runs/c1/tasks/talk/logs";
+    eventually(
+        Duration::from_secs(60),
+        "shipped lines of the running task",
+        || async {
+            let (_, chunk) = api.call(reqwest::Method::GET, logs, &admin, None).await;
+            chunk["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("chatty line 100"))
+                .then_some(())
+        },
+    )
+    .await;
+    hosts.unplug(0);
+    let cut_at = Instant::now();
+    // While the host is away, the task's state stays running (its result is not lost nor
+    // guessed).
+    let mut every_second = tokio::time::interval(Duration::from_secs(1));
+    while cut_at.elapsed() < OUTAGE {
+        every_second.tick().await;
+        let state = run_state(&db, "chatty", "c1").await;
+        assert_eq!(state.as_deref(), Some("running"), "during the outage");
+    }
+    hosts.plug(0);
+    wait_success(&db, "chatty", "c1").await;
+    let (tries,): (i64,) = sqlx::query_as(
+        "SELECT try_number FROM task_instance WHERE dag_id = 'chatty' AND run_id = 'c1'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap_or_else(|e| panic!("try: {e}"));
+    assert_eq!(tries, 1, "nothing ran twice");
+    // The whole shipped log, read piece by piece, once its last line (the count) is in.
+    let log = eventually(
+        Duration::from_secs(60),
+        "the shipped log to end",
+        || async {
+            let mut text = String::new();
+            let mut offset = 0u64;
+            loop {
+                let (_, chunk) = api
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("{logs}?offset={offset}"),
+                        &admin,
+                        None,
+                    )
+                    .await;
+                let piece = chunk["content"].as_str()?;
+                if piece.is_empty() {
+                    break;
+                }
+                text.push_str(piece);
+                offset = chunk["next_offset"].as_u64()?;
+            }
+            text.contains("log lines were not shipped").then_some(text)
+        },
+    )
+    .await;
+    let dropped: u64 = log
+        .lines()
+        .find_map(|l| {
+            let at = l.find(" log lines were not shipped")?;
+            l[..at].rsplit('"').next()?.trim().parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no count of dropped lines in {log}"));
+    let shipped = log.matches("chatty line ").count() as u64;
+    assert!(dropped > 0, "{dropped}");
+    // The local copy on the worker's host has every line.
+    let local = std::fs::read_to_string(airlock_protocol::logs::log_path(
+        &root.join("w-1-logs"),
+        "chatty",
+        "c1",
+        "talk",
+        -1,
+        1,
+    ))
+    .unwrap_or_else(|e| panic!("the local log: {e}"));
+    assert_eq!(local.matches("chatty line ").count(), 9000);
+    assert_eq!(shipped + dropped, 9000, "every line is shipped or counted");
 }
