@@ -384,7 +384,9 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
     }
 
     // Metrics agree with the database.
-    let metrics = reqwest::get(format!("{}/metrics", b.base.trim_end_matches("/execution")))
+    let metrics = airlock_e2e::http_client()
+        .get(format!("{}/metrics", b.base.trim_end_matches("/execution")))
+        .send()
         .await
         .expect("scrape")
         .text()

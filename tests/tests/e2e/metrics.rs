@@ -18,7 +18,9 @@ async fn metrics_after_a_run_match_what_runs_show_says() {
     assert_eq!(out.code, Some(0), "{out:?}");
     let base = a.api_url();
     let base = base.trim_end_matches("/execution");
-    let r = reqwest::get(format!("{base}/metrics"))
+    let r = airlock_e2e::http_client()
+        .get(format!("{base}/metrics"))
+        .send()
         .await
         .expect("scrape");
     assert_eq!(r.status(), 200);
@@ -60,7 +62,9 @@ async fn metrics_after_a_run_match_what_runs_show_says() {
 }
 
 async fn scrape(addr: &str) -> Option<String> {
-    reqwest::get(format!("http://{addr}/metrics"))
+    airlock_e2e::http_client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
         .await
         .ok()?
         .text()
