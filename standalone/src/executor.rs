@@ -62,6 +62,18 @@ pub struct ExecutorConfig {
 /// Why the executor stopped before it was asked to.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
+    /// The server refuses this executor's token (401, 403): retrying cannot help.
+    #[error(
+        "the API refuses the token of executor {id:?}: {source}. A worker needs an admin token \
+         or an executor token minted for this id (`api-server admin mint-token --scope executor \
+         --subject {id}`)"
+    )]
+    Refused {
+        /// The executor id.
+        id: String,
+        /// What the server said.
+        source: airlock_api_client::ClientError,
+    },
     /// The supervisors' output file cannot be opened.
     #[error("cannot open {path}: {source}")]
     Output {
@@ -128,6 +140,12 @@ pub async fn run(
         };
         match client.register_executor(&cfg.id, &r).await {
             Ok(()) => break,
+            Err(e) if matches!(e.status(), Some(401 | 403)) => {
+                return Err(ExecutorError::Refused {
+                    id: cfg.id.clone(),
+                    source: e,
+                });
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot register the executor; retrying");
                 if backoff.wait(&mut stop).await {

@@ -141,6 +141,10 @@ pub async fn run(a: WorkerArgs, conn: &ControlArgs) -> anyhow::Result<u8> {
         tracing::info!("stopping");
         let _ = tx.send(true);
     });
-    worker::run(client, cfg, rx).await?;
-    Ok(0)
+    match worker::run(client, cfg, rx).await {
+        Err(e @ executor::ExecutorError::Refused { .. }) => {
+            Err(CliError::unauthorised(e.to_string()).into())
+        }
+        other => other.map(|()| 0).map_err(Into::into),
+    }
 }

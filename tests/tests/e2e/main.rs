@@ -21,3 +21,4 @@ mod tls;
 mod traces;
 mod triggerer;
 mod ui;
+mod worker_tokens;
