@@ -218,6 +218,12 @@ pub struct SchedulerArgs {
     /// Serve the API only: never lead scheduling (other processes on the database do).
     #[arg(long, env = "AIRLOCK_NO_SCHEDULER")]
     pub no_scheduler: bool,
+    /// Most task instances one mapped task may expand into (a longer list fails the mapped
+    /// task with the reason; a push announcing one gets 400).
+    #[arg(long, env = "AIRLOCK_MAX_MAP_LENGTH",
+          default_value_t = airlock_store::xcoms::DEFAULT_MAX_MAP_LENGTH,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_map_length: u32,
 }
 
 /// A default duration as a flag's default text (`300s`).
@@ -237,6 +243,7 @@ impl Default for SchedulerArgs {
             task_queued_timeout: defaults::QUEUED_TIMEOUT,
             scheduler_idle_interval: defaults::IDLE_INTERVAL,
             no_scheduler: false,
+            max_map_length: airlock_store::xcoms::DEFAULT_MAX_MAP_LENGTH,
         }
     }
 }
@@ -249,7 +256,7 @@ impl SchedulerArgs {
             executor_timeout: self.executor_timeout,
             queued_timeout: self.task_queued_timeout,
             idle_interval: self.scheduler_idle_interval,
-            ..airlock_scheduler::SchedulerSettings::default()
+            max_map_length: self.max_map_length as usize,
         }
     }
 }

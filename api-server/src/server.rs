@@ -139,6 +139,7 @@ impl Server {
                         .unwrap_or(chrono::TimeDelta::MAX),
                 }),
                 metrics: Arc::new(crate::metrics::Metrics::default()),
+                max_map_length: args.scheduler.max_map_length,
             },
             body_limit: args.max_body_bytes,
             connections: args.connections.clone(),

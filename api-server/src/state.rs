@@ -34,6 +34,8 @@ pub struct AppState {
     pub ui: Arc<UiSettings>,
     /// Prometheus metrics (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Most task instances one mapped task may expand into (`--max-map-length`).
+    pub max_map_length: u32,
 }
 
 /// How the web UI behaves.

@@ -56,7 +56,7 @@ impl Default for SchedulerSettings {
             executor_timeout: defaults::EXECUTOR_TIMEOUT,
             queued_timeout: defaults::QUEUED_TIMEOUT,
             idle_interval: defaults::IDLE_INTERVAL,
-            max_map_length: airlock_store::xcoms::MAX_MAP_LENGTH as usize,
+            max_map_length: airlock_store::xcoms::DEFAULT_MAX_MAP_LENGTH as usize,
         }
     }
 }

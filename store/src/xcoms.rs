@@ -30,8 +30,10 @@ impl XComKey {
     }
 }
 
-/// Longest list a task may push for mapping (`[core] max_map_length`).
-pub const MAX_MAP_LENGTH: i64 = 1024;
+/// Default of the longest list a task may push for mapping (Airflow's `[core] max_map_length`
+/// default; `--max-map-length` raises it). Expansion happens in one scheduler transaction, so
+/// this stays modest until it is batched across passes.
+pub const DEFAULT_MAX_MAP_LENGTH: u32 = 1024;
 
 /// A stored JSON document (an XCom value), parsed; a document that does not parse is a corrupt row.
 pub fn parse_value(text: &str) -> DbResult<Value> {
@@ -130,7 +132,8 @@ pub async fn count_xcoms(db: &Db, k: &XComKey) -> DbResult<i64> {
 }
 
 /// `POST /xcoms/...`: stores (replaces) a value; `mapped_length` records how many mapped task
-/// instances a downstream task would expand into.
+/// instances a downstream task would expand into, refused above `max_map_length`.
+#[allow(clippy::too_many_arguments)] // One per field of Airflow's request; grouping hides them.
 pub async fn set_xcom(
     db: &Db,
     k: &XComKey,
@@ -138,16 +141,17 @@ pub async fn set_xcom(
     value: &Value,
     dag_result: bool,
     mapped_length: Option<i64>,
+    max_map_length: u32,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     if let Some(len) = mapped_length
-        && !(0..=MAX_MAP_LENGTH).contains(&len)
+        && !(0..=i64::from(max_map_length)).contains(&len)
     {
         return Err(StoreError::invalid(
             "unmappable_return_value_length",
             format!(
                 "pushed value is too large to map as a downstream's dependency \
-                 ({len} > max_map_length {MAX_MAP_LENGTH})"
+                 ({len} > max_map_length {max_map_length})"
             ),
         ));
     }

@@ -261,6 +261,7 @@ pub async fn set_xcom(
         &value,
         q.dag_result,
         q.mapped_length,
+        s.max_map_length,
         store::now(),
     )
     .await?;

@@ -648,6 +648,30 @@ fn echo_item(ctx: &mut Context<'_>) -> TaskResult {
 }
 
 /// Mapping edge cases: over an empty list (skipped), over something not a list (failed).
+/// `0..conf.n`, to map over.
+fn numbers(ctx: &mut Context<'_>) -> TaskResult {
+    let n = ctx.conf().get("n").and_then(Value::as_u64).unwrap_or(10);
+    Ok(json!((0..n).collect::<Vec<u64>>()))
+}
+
+fn square(ctx: &mut Context<'_>) -> TaskResult {
+    let x: u64 = ctx.mapped_item()?;
+    Ok(json!(x * x))
+}
+
+fn sum_mapped(ctx: &mut Context<'_>) -> TaskResult {
+    let squares: Vec<u64> = ctx.xcom_pull_mapped("square")?;
+    Ok(json!({"count": squares.len(), "sum": squares.iter().sum::<u64>()}))
+}
+
+/// A map as wide as `conf.n`, and a task summing what it returned.
+fn wide_map() -> Dag {
+    Dag::new("wide_map")
+        .task(Task::new("numbers", numbers))
+        .task(Task::new("square", square).map_over("numbers"))
+        .task(Task::new("sum", sum_mapped).after(["square"]))
+}
+
 fn map_edges() -> Dag {
     Dag::new("map_edges")
         .task(Task::new("empty", empty_list))
@@ -784,6 +808,7 @@ fn main() -> std::process::ExitCode {
         .dag(wide(500))
         .dag(layered_once())
         .dag(map_edges())
+        .dag(wide_map())
         .dag(Dag::new("isolation").task(Task::new("probe", probe_isolation)))
         .dag(Dag::new("one").task(Task::new("ok", ok)))
         .dag(Dag::new("traced").task(Task::new("report", report_traceparent)))

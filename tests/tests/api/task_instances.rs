@@ -69,6 +69,7 @@ both_backends!(run_lists_existing_xcom_keys_to_clear, |api| {
             &json!(1),
             false,
             None,
+            airlock_store::xcoms::DEFAULT_MAX_MAP_LENGTH,
             airlock_store::now(),
         )
         .await

@@ -7,6 +7,7 @@ mod fuzz;
 mod hosts;
 mod isolation;
 mod live_display;
+mod mapping;
 mod metrics;
 mod notifications;
 mod operate;

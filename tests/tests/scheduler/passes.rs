@@ -170,9 +170,18 @@ both_backends!(a_mapped_task_expands_over_its_upstream_list, |s| {
         task_id: "src".into(),
         key: "return_value".into(),
     };
-    airlock_store::xcoms::set_xcom(&s.db, &key, -1, &json!([1, 2, 3]), false, None, s.at(1.0))
-        .await
-        .unwrap();
+    airlock_store::xcoms::set_xcom(
+        &s.db,
+        &key,
+        -1,
+        &json!([1, 2, 3]),
+        false,
+        None,
+        airlock_store::xcoms::DEFAULT_MAX_MAP_LENGTH,
+        s.at(1.0),
+    )
+    .await
+    .unwrap();
     s.report(id, json!({"state": "success"}), 1.0).await;
     let report = s.pass(1.0).await;
     assert_eq!(report.expanded, 3, "{report:?}");
