@@ -247,39 +247,20 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            let Some(tls) = self.tls.clone() else {
-                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                    drop(permit);
-                });
-                continue;
-            };
-            // The handshake runs in the connection's own task (a slow client never holds the
-            // accept loop) and gets the header-read timeout, like the request after it.
-            let (http, watcher) = (http.clone(), graceful.watcher());
+            let (http, watcher, tls) = (http.clone(), graceful.watcher(), self.tls.clone());
             let handshake_timeout = limits.header_read_timeout;
             tokio::spawn(async move {
-                let stream = match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await
-                {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
+                let _permit = permit;
+                let Some(tls) = tls else {
+                    return serve_connection(&http, watcher, stream, service).await;
                 };
-                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                if let Err(e) = watcher.watch(conn).await {
-                    tracing::debug!(error = %e, "connection ended with an error");
+                // The handshake runs in the connection's own task (a slow client never holds
+                // the accept loop) and gets the header-read timeout, like the request after it.
+                match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(&http, watcher, stream, service).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
                 }
-                drop(permit);
             });
         }
         drop(listener);
@@ -295,6 +276,21 @@ impl Server {
         services.join_all().await;
         self.state.db.close().await;
         Ok(())
+    }
+}
+
+/// Serves one connection (plain or TLS) until it closes or the graceful shutdown ends it.
+async fn serve_connection<I>(
+    http: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: hyper_util::service::TowerToHyperService<Router>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
