@@ -1,5 +1,6 @@
 //! End-to-end suites over real processes.
 
+mod airflow_dags;
 mod api_server_process;
 mod callbacks;
 mod faults;

@@ -1,0 +1,95 @@
+//! Unmodified Airflow 3 DAG files on Airlock: the Airflow bundle (`python/airlock_airflow.py`)
+//! describes a folder of DAG files with Airflow's own parsing, and each try runs Airflow's own
+//! task runner under Airlock's supervisor. Needs the repository's `.venv` (Airflow 3.3), which
+//! `make test` creates.
+
+use std::path::{Path, PathBuf};
+
+use airlock_e2e::Backend;
+use airlock_e2e::standalone::{Standalone, bundles_dir};
+use airlock_protocol::state::DagRunState;
+use serde_json::json;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default()
+}
+
+/// Writes the bundle executable `name` for the DAG folder `dags` into `bundles`.
+fn airflow_bundle(bundles: &Path, name: &str, dags: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let python = repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/python-env.sh",
+        python.display()
+    );
+    let script = format!(
+        "#!/bin/sh\nexec {} {} --dags-folder {} --bundle {name} \"$@\"\n",
+        python.display(),
+        repo().join("python/airlock_airflow.py").display(),
+        dags.display()
+    );
+    let path = bundles.join(name);
+    std::fs::write(&path, script).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmodified_airflow_dag_file_runs_under_airlocks_supervisor() {
+    let a = Standalone::start(Backend::Sqlite)
+        .await
+        .unwrap_or_else(|| panic!("sqlite is always available"));
+    let bundles = bundles_dir(a.database.dir.path());
+    let bundles_arg = bundles.display().to_string();
+    airflow_bundle(
+        &bundles,
+        "airflow-orders",
+        &repo().join("tests/airflow/dags"),
+    );
+    let sync = a.cli(&["dags", "sync", "--bundles-dir", &bundles_arg]);
+    assert_eq!(sync.code, Some(0), "{sync:?}");
+    assert!(
+        sync.stdout.contains("airflow-orders: registered orders"),
+        "{sync:?}"
+    );
+
+    let (out, run) = a.run_dag("orders", json!({}));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(run.state, DagRunState::Success, "{out:?}");
+    assert_eq!(run.task_instances.len(), 3);
+    // XComs went through Airlock's API, written and read by Airflow's task runner.
+    let extracted = a
+        .return_value("orders", &run.run_id, "extract", -1)
+        .await
+        .unwrap_or_else(|| panic!("no XCom of extract"));
+    assert_eq!(extracted, json!({"orders": 5, "cents": [1250, 3000]}));
+    let loaded = a.return_value("orders", &run.run_id, "load", -1).await;
+    assert_eq!(loaded, Some(json!(10)));
+    let log = a.cli(&["tasks", "logs", "orders", &run.run_id, "load"]);
+    assert!(log.stdout.contains("loading 5 orders"), "{log:?}");
+    let log = a.cli(&["tasks", "logs", "orders", &run.run_id, "announce"]);
+    assert!(log.stdout.contains("hello from bash"), "{log:?}");
+
+    // What Airlock cannot run yet is refused by name, and the rest stays registered.
+    airflow_bundle(
+        &bundles,
+        "airflow-mapped",
+        &repo().join("tests/airflow/unsupported"),
+    );
+    let sync = a.cli(&["dags", "sync", "--bundles-dir", &bundles_arg]);
+    assert_eq!(sync.code, Some(1), "{sync:?}");
+    assert!(
+        sync.stderr.contains(
+            "DAG 'mapped', task 'double': dynamic task mapping (.expand) is not supported yet"
+        ),
+        "{sync:?}"
+    );
+    assert!(
+        sync.stdout.contains("airflow-orders: registered orders"),
+        "{sync:?}"
+    );
+}
