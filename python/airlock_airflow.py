@@ -10,16 +10,19 @@ not register a bundle whose ``dags`` fails), so the problem is never silent. ``r
 runner (``airflow.sdk.execution_time.task_runner.main``), which speaks the Task SDK frames with
 Airlock's supervisor over fd 0.
 
-Both commands point Airflow at the folder as a local DAG bundle named NAME, and keep Airflow's
-home inside the working directory (the supervisor gives each try its own).
+Both commands point Airflow at the folder as a local DAG bundle named NAME and keep Airflow's
+home out of the way (see ``configure``).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,7 +43,7 @@ class Unsupported(Exception):
     """A DAG or task feature Airlock cannot run as written."""
 
 
-def configure(dags_folder: Path, bundle: str) -> None:
+def configure(dags_folder: Path, bundle: str, command: str) -> None:
     """Points Airflow at the folder (as the bundle NAME) before anything of Airflow is imported."""
     os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
         [
@@ -51,7 +54,16 @@ def configure(dags_folder: Path, bundle: str) -> None:
             }
         ]
     )
-    os.environ.setdefault("AIRFLOW_HOME", str(Path.cwd() / ".airflow"))
+    # Airflow writes its home (a default airflow.cfg, logs) on import: a try keeps it in the
+    # working directory its supervisor made for it; `dags` in a directory of its own, removed
+    # when it ends.
+    if "AIRFLOW_HOME" not in os.environ:
+        if command == "run":
+            os.environ["AIRFLOW_HOME"] = str(Path.cwd() / ".airflow")
+        else:
+            home = tempfile.mkdtemp(prefix="airlock-airflow-")
+            atexit.register(shutil.rmtree, home, ignore_errors=True)
+            os.environ["AIRFLOW_HOME"] = home
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
@@ -172,7 +184,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("command", choices=["dags", "run"])
     args = parser.parse_args(argv)
     folder = args.dags_folder.resolve()
-    configure(folder, args.bundle)
+    configure(folder, args.bundle, args.command)
     if args.command == "dags":
         return dags(folder, args.bundle)
     return run()

@@ -73,6 +73,12 @@ async fn an_unmodified_airflow_dag_file_runs_under_airlocks_supervisor() {
     assert!(log.stdout.contains("loading 5 orders"), "{log:?}");
     let log = a.cli(&["tasks", "logs", "orders", &run.run_id, "announce"]);
     assert!(log.stdout.contains("hello from bash"), "{log:?}");
+    // Airflow's home went to throwaway directories, not where the worker runs.
+    assert!(
+        !Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".airflow")
+            .exists()
+    );
 
     // What Airlock cannot run yet is refused by name, and the rest stays registered.
     airflow_bundle(
