@@ -4,9 +4,10 @@
     python airlock_airflow.py --dags-folder DIR --bundle NAME run    # one try: Airflow's runner
 
 ``dags`` loads the folder with Airflow's own DAG parsing and prints the bundle definition Airlock
-registers (JSON on stdout). A DAG that Airlock cannot run as written is left out and reported
-on stderr naming the DAG, the task and the feature, and the command then exits 1 (Airlock does
-not register a bundle whose ``dags`` fails), so the problem is never silent. ``run`` hands the try to Airflow's own task
+registers (JSON on stdout). A file that cannot be imported, or a DAG that Airlock cannot run as
+written, is left out and reported as an ``error: `` line on stderr naming the file, or the DAG,
+the task and the feature; Airlock registers the other DAGs and reports those lines (``airlock dags
+sync`` prints them and exits 1; a worker logs them), so nothing is dropped silently. ``run`` hands the try to Airflow's own task
 runner (``airflow.sdk.execution_time.task_runner.main``), which speaks the Task SDK frames with
 Airlock's supervisor over fd 0.
 
@@ -20,6 +21,7 @@ import argparse
 import atexit
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -123,6 +125,17 @@ def task_of(dag, task) -> dict:
     return definition
 
 
+def import_error(path: Path, error: str, dags_folder: Path) -> str:
+    """A file's import error in one line: the file, the exception and the line it points at
+    (Airflow keeps the whole traceback)."""
+    name = path.relative_to(dags_folder) if path.is_absolute() else path
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "unknown error"
+    at = re.findall(rf'File "[^"]*{re.escape(name.name)}", line (\d+)', error)
+    where = f" (line {at[-1]})" if at else ""
+    return f"{name}: cannot be imported: {last}{where}"
+
+
 def dags(dags_folder: Path, bundle: str) -> int:
     # Airflow logs to stdout; the definition must be all that stdout carries. Keep a copy of
     # stdout for it and send everything else written to fd 1 to stderr.
@@ -139,7 +152,10 @@ def dags(dags_folder: Path, bundle: str) -> int:
         bundle_path=dags_folder,
         bundle_name=bundle,
     )
-    problems = [f"{path}: cannot be imported: {error}" for path, error in sorted(bag.import_errors.items())]
+    problems = [
+        f"{import_error(Path(path), str(error), dags_folder)}"
+        for path, error in sorted(bag.import_errors.items())
+    ]
     definitions = []
     for dag_id in sorted(bag.dags):
         dag = bag.dags[dag_id]
@@ -164,8 +180,9 @@ def dags(dags_folder: Path, bundle: str) -> int:
     out.write("\n")
     out.flush()
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        # One line each: Airlock reads `error: ` lines as the bundle's problems.
+        print("error: " + " ".join(problem.split()), file=sys.stderr)
+    return 0
 
 
 def run() -> int:

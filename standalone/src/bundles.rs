@@ -42,6 +42,15 @@ pub enum BundleError {
         /// What it said.
         message: String,
     },
+    /// The bundle could not describe one of its DAGs or files (the others registered): an
+    /// `error: ` line it wrote on stderr while exiting 0.
+    #[error("bundle {bundle}: {message}")]
+    Reported {
+        /// The bundle.
+        bundle: String,
+        /// What it said.
+        message: String,
+    },
     /// The server refused one of the bundle's DAGs (the others registered).
     #[error("bundle {bundle}: DAG {dag_id} refused: {message}")]
     RefusedDag {
@@ -85,9 +94,10 @@ pub fn list_bundles(dir: &Path) -> Result<Vec<PathBuf>, BundleError> {
     Ok(out)
 }
 
-/// Runs `<bundle> dags` and parses what it prints. The bundle is named after its file (that is
-/// how supervisors find it), whatever it calls itself.
-pub async fn describe(path: &Path) -> Result<BundleDefinition, BundleError> {
+/// Runs `<bundle> dags` and parses what it prints, with the problems it reported about some of
+/// its DAGs (`error: ` lines on stderr; the rest of stderr is the bundle's own chatter). The
+/// bundle is named after its file (that is how supervisors find it), whatever it calls itself.
+pub async fn describe(path: &Path) -> Result<(BundleDefinition, Vec<String>), BundleError> {
     let run = tokio::process::Command::new(path)
         .arg("dags")
         .stdin(std::process::Stdio::null())
@@ -126,7 +136,12 @@ pub async fn describe(path: &Path) -> Result<BundleDefinition, BundleError> {
         );
         def.bundle = file_name;
     }
-    Ok(def)
+    let problems = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("error: "))
+        .map(str::to_owned)
+        .collect();
+    Ok((def, problems))
 }
 
 /// Registers the bundles of a directory, skipping those unchanged since the last call.
@@ -154,7 +169,15 @@ impl BundleSync {
         let mut report = SyncReport::default();
         for path in list_bundles(dir)? {
             let def = match describe(&path).await {
-                Ok(d) => d,
+                Ok((d, problems)) => {
+                    report.failed.extend(problems.into_iter().map(|message| {
+                        BundleError::Reported {
+                            bundle: d.bundle.clone(),
+                            message,
+                        }
+                    }));
+                    d
+                }
                 Err(e) => {
                     report.failed.push(e);
                     continue;
