@@ -1,6 +1,7 @@
 //! Unmodified Airflow 3 DAG files on Airlock: the Airflow bundle (`python/airlock_airflow.py`)
 //! describes a folder of DAG files with Airflow's own parsing, and each try runs Airflow's own
-//! task runner under Airlock's supervisor. Needs the repository's `.venv` (Airflow 3.3), which
+//! task runner under Airlock's supervisor: TaskFlow XComs, operators, branching, short-circuit,
+//! Variables, Connections, conf, params, templates and retries. Needs the repository's `.venv` (Airflow 3.3), which
 //! `make test` creates.
 
 use std::path::{Path, PathBuf};
@@ -53,7 +54,8 @@ async fn an_unmodified_airflow_dag_file_runs_under_airlocks_supervisor() {
     let sync = a.cli(&["dags", "sync", "--bundles-dir", &bundles_arg]);
     assert_eq!(sync.code, Some(0), "{sync:?}");
     assert!(
-        sync.stdout.contains("airflow-orders: registered orders"),
+        sync.stdout
+            .contains("airflow-orders: registered features, orders"),
         "{sync:?}"
     );
 
@@ -73,6 +75,68 @@ async fn an_unmodified_airflow_dag_file_runs_under_airlocks_supervisor() {
     assert!(log.stdout.contains("loading 5 orders"), "{log:?}");
     let log = a.cli(&["tasks", "logs", "orders", &run.run_id, "announce"]);
     assert!(log.stdout.contains("hello from bash"), "{log:?}");
+
+    // Branching, short-circuit, explicit XComs, Variables, Connections, conf and params,
+    // templated fields and a retry, as Airflow's runner does them against Airlock's API.
+    let set = a.cli(&["vars", "set", "region", "eu-west-1"]);
+    assert_eq!(set.code, Some(0), "{set:?}");
+    let set = a.cli(&[
+        "conns",
+        "set",
+        "warehouse",
+        "--type",
+        "postgres",
+        "--host",
+        "db.internal",
+        "--login",
+        "etl",
+    ]);
+    assert_eq!(set.code, Some(0), "{set:?}");
+    let (out, run) = a.run_dag("features", json!({"who": "ops"}));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(run.state, DagRunState::Success, "{out:?}");
+    let mut states: Vec<(String, String, i64)> = run
+        .task_instances
+        .iter()
+        .map(|t| {
+            let state = t.state.map_or("none", |s| s.as_str()).to_owned();
+            (t.task_id.clone(), state, t.try_number)
+        })
+        .collect();
+    states.sort();
+    let expected: Vec<(String, String, i64)> = [
+        ("behind_gate", "skipped", 1),
+        ("choose", "success", 1),
+        ("chosen", "success", 1),
+        ("flaky", "success", 2),
+        ("from_conf", "success", 1),
+        ("gate", "success", 1),
+        ("greet", "success", 1),
+        ("passed_over", "skipped", 1),
+        ("pull", "success", 1),
+        ("push", "success", 1),
+        ("settings", "success", 1),
+    ]
+    .iter()
+    .map(|(t, s, n)| ((*t).to_owned(), (*s).to_owned(), *n))
+    .collect();
+    assert_eq!(states, expected);
+    for (task, value) in [
+        (
+            "settings",
+            json!({"region": "eu-west-1", "missing": "fallback", "host": "db.internal", "login": "etl"}),
+        ),
+        ("from_conf", json!({"who": "ops", "limit": 3})),
+        ("pull", json!(43)),
+        ("flaky", json!(2)),
+        ("chosen", json!("chosen ran")),
+    ] {
+        let got = a.return_value("features", &run.run_id, task, -1).await;
+        assert_eq!(got, Some(value), "{task}");
+    }
+    let log = a.cli(&["tasks", "logs", "features", &run.run_id, "greet"]);
+    assert!(log.stdout.contains("hello, ops"), "{log:?}");
+
     // Airflow's home went to throwaway directories, not where the worker runs.
     assert!(
         !Path::new(env!("CARGO_MANIFEST_DIR"))
