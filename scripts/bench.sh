@@ -2,7 +2,7 @@
 # Every performance figure in one command: builds optimised binaries (profile `bench-opt`),
 # installs Airflow's task SDK in .venv as the reference, runs each scenario side by side with
 # it, prints the table and writes BENCHMARKS.md. Extra arguments go to the harness
-# (`--only comms,per-task,api,triggerer,standalone,schedules,ui`, `--smoke`, `--out FILE`).
+# (`--only comms,per-task,api,triggerer,standalone,schedules,ui,cluster`, `--smoke`, `--out FILE`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

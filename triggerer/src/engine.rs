@@ -611,9 +611,9 @@ mod tests {
             task_id: "t".into(),
             map_index: -1,
             http: airlock_process::http::client_builder()
-                .expect("client builder")
+                .unwrap_or_else(|e| panic!("client builder: {e}"))
                 .build()
-                .expect("client"),
+                .unwrap_or_else(|e| panic!("client: {e}")),
         };
         let err = run_caught(Box::new(Panics), ctx).await.unwrap_err();
         assert_eq!(err.message, "the trigger panicked: boom");
