@@ -6,9 +6,11 @@
 ``dags`` loads the folder with Airflow's own DAG parsing and prints the bundle definition Airlock
 registers (JSON on stdout). A file that cannot be imported, or a DAG that Airlock cannot run as
 written, is left out and reported as an ``error: `` line on stderr naming the file, or the DAG,
-the task and the feature; Airlock registers the other DAGs and reports those lines (``airlock dags
-sync`` prints them and exits 1; a worker logs them), so nothing is dropped silently. ``run`` hands the try to Airflow's own task
-runner (``airflow.sdk.execution_time.task_runner.main``), which speaks the Task SDK frames with
+the task and the feature; Airlock registers the other DAGs and reports those lines (``airlock
+dags sync`` prints them and exits 1; a worker logs them), so nothing is dropped silently.
+
+``run`` hands the try to Airflow's own task runner
+(``airflow.sdk.execution_time.task_runner.main``), which speaks the Task SDK frames with
 Airlock's supervisor over fd 0.
 
 Both commands point Airflow at the folder as a local DAG bundle named NAME and keep Airflow's
