@@ -134,7 +134,7 @@ impl ApiClient {
                 "API URL must be http(s)://..., got {base:?}"
             )));
         }
-        let http = airlock_process::http::client_builder()
+        let http = airlock_process::http::client_builder_for(&base)
             .map_err(|e| ClientError::Config(e.to_string()))?
             .timeout(cfg.timeout)
             .user_agent(cfg.user_agent.clone())

@@ -177,7 +177,7 @@ impl TryTrace {
     }
 
     async fn send(&self, body: &Value) -> Result<(), String> {
-        let http = airlock_process::http::client_builder()
+        let http = airlock_process::http::client_builder_for(&self.exporter.url)
             .map_err(|e| e.to_string())?
             .timeout(EXPORT_TIMEOUT)
             .build()
