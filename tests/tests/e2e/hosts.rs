@@ -169,6 +169,19 @@ async fn wait_success(db: &airlock_store::Db, dag: &str, run: &str) {
     assert_eq!(state, "success", "{dag} {run}");
 }
 
+/// The test's directory and its bundles, readable by task code on every host (tasks run as
+/// `nobody`).
+fn shared_dirs(database: &TestDatabase) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = database.dir.path().to_owned();
+    let bundles = bundles_dir(&root.join("shared"));
+    for dir in [&root, &bundles] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", dir.display()));
+    }
+    (root, bundles)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn start_worker(
     hosts: &Hosts,
@@ -208,11 +221,7 @@ async fn workers_and_a_triggerer_on_other_hosts_share_replicas_queues_pools_and_
     let database = TestDatabase::create(Backend::Postgres)
         .await
         .expect("this test needs PostgreSQL: set AIRLOCK_TEST_PG_URL");
-    let root = database.dir.path().to_owned();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let bundles = bundles_dir(&root.join("shared"));
-    std::fs::set_permissions(&bundles, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (root, bundles) = shared_dirs(&database);
     let url = database.url().to_owned();
     let gateway = hosts.gateway();
     // The first replica leads the scheduler; workers and the triggerer use the second.
@@ -500,13 +509,7 @@ async fn a_worker_cut_off_for_a_minute_reports_its_tasks_when_it_is_back() {
     let database = TestDatabase::create(Backend::Sqlite)
         .await
         .unwrap_or_else(|| panic!("sqlite is always available"));
-    let root = database.dir.path().to_owned();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))
-        .unwrap_or_else(|e| panic!("chmod: {e}"));
-    let bundles = bundles_dir(&root.join("shared"));
-    std::fs::set_permissions(&bundles, std::fs::Permissions::from_mode(0o755))
-        .unwrap_or_else(|e| panic!("chmod: {e}"));
+    let (root, bundles) = shared_dirs(&database);
     let url = database.url().to_owned();
     // Task heartbeats may stop for longer than the outage without the try being given up.
     let api_host = Replica::start_with(
